@@ -1,0 +1,92 @@
+"""``steelsight-edge``: the camera runtime's command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import platform
+
+from edge import __version__
+
+EPILOG = """\
+examples:
+  steelsight-edge info          what this camera can run: ONNX Runtime providers, TensorRT, pycuda, GPU
+  steelsight-edge info --json   the same as JSON (for support tickets)
+"""
+
+
+def _module_version(name: str) -> str | None:
+    """The version of an importable module, or None when it cannot be imported."""
+    try:
+        module = importlib.import_module(name)
+    except Exception:  # a broken CUDA install raises more than ImportError
+        return None
+    return str(getattr(module, "__version__", "unknown"))
+
+
+def runtime_info() -> dict[str, object]:
+    """Describe the inference stack available on this machine.
+
+    Never imports torch. Reports the software version, Python, NumPy, ONNX
+    Runtime and its execution providers, and whether TensorRT and pycuda
+    import (the GPU path); each missing part is ``None``.
+    """
+    info: dict[str, object] = {
+        "steelsight": __version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "numpy": _module_version("numpy"),
+        "onnxruntime": _module_version("onnxruntime"),
+        "onnxruntime_providers": None,
+        "tensorrt": _module_version("tensorrt"),
+        "pycuda": _module_version("pycuda"),
+    }
+    if info["onnxruntime"] is not None:
+        import onnxruntime
+
+        info["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    return info
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="steelsight-edge",
+        description=(
+            "SteelSight camera runtime: streams frames through the slag or weld network and publishes "
+            "measurements over MQTT."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"steelsight {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    info = commands.add_parser(
+        "info",
+        help="report the inference stack on this machine",
+        description="Report which inference backends this machine can use (never imports torch).",
+    )
+    info.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    info = runtime_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            shown = (
+                "not installed" if value is None else ", ".join(value) if isinstance(value, list) else value
+            )
+            print(f"{key:<22} {shown}")
+    return 0

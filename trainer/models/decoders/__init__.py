@@ -1,0 +1,1 @@
+"""Segmentation decoders, one folder per architecture."""
