@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,8 +57,9 @@ def test_bad_size_is_refused() -> None:
 def test_help_teaches_and_console_script_is_installed() -> None:
     result = _run("--help")
     assert result.returncode == 0 and "examples:" in result.stdout and "models" in result.stdout
-    script = shutil.which("steelsight-train")
-    assert script is not None, "steelsight-train is not on PATH: is the package installed (pip install -e .)?"
-    assert subprocess.run(
-        [script, "--version"], capture_output=True, text=True, check=False
-    ).stdout.startswith("steelsight ")
+    # Console scripts sit beside the interpreter of the environment the package is installed in.
+    beside = Path(sys.executable).parent / "steelsight-train"
+    script = str(beside) if beside.exists() else shutil.which("steelsight-train")
+    assert script is not None, "steelsight-train is not installed: run pip install -e . in this environment"
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
+    assert result.stdout.startswith("steelsight ")
