@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,13 @@ examples:
   steelsight-train models --arch shdm_r50 --pretrained resnet50-imagenet.pth
                                                check that a local ImageNet checkpoint fits
   steelsight-train demo --out demo_out         export and run the networks (untrained) in ONNX Runtime
+  steelsight-train synth --task slag --count 400 --seed 1 --out data/slag_train --val-fraction 0.1
+  steelsight-train synth --task weld --count 20 --seed 9 --out data/weld_video --video weld.mp4
+  steelsight-train train --config configs/slag_synthetic.toml --out runs/slag1
+  steelsight-train train --config configs/slag_synthetic.toml --out runs/slag1 --resume
+  steelsight-train train --config configs/slag_paper.toml --out runs/x --set stages.0.epochs=2
+  torchrun --nproc_per_node 2 -m trainer train --config ... --out ...   (DistributedDataParallel)
+  steelsight-train eval runs/slag1/best.pt --data data/slag_test --split test --out reports/slag1
 """
 
 
@@ -72,6 +80,68 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (demo_out)")
     demo.add_argument("--size", type=parse_size, default=(512, 512), help="frame HxW (512x512)")
+
+    synth = commands.add_parser(
+        "synth",
+        help="write a synthetic slag or weld dataset with exact ground truth (and optionally a video)",
+        description=(
+            "Render synthetic scenes with exact ground truth into the plain dataset layout: images/, "
+            "masks/, splits.csv and truth.csv/truth.json (slag thickness in mm, weld area/width/depth). "
+            "The same seed gives the same bytes. Train on one seed and test on another."
+        ),
+    )
+    synth.add_argument("--task", choices=["slag", "weld"], required=True, help="which scene generator")
+    synth.add_argument("--count", type=int, required=True, help="number of scenes")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    synth.add_argument("--out", type=Path, required=True, help="output dataset folder (new or empty)")
+    synth.add_argument("--size", type=parse_size, default=(512, 512), help="image HxW (512x512)")
+    synth.add_argument("--split", default="train", help="split name written to splits.csv (train)")
+    synth.add_argument("--val-fraction", type=float, default=0.0, help="last fraction of scenes marked 'val'")
+    synth.add_argument("--video", type=Path, help="also write the scenes as an MP4 video (for the edge demo)")
+    synth.add_argument("--fps", type=float, default=10.0, help="video frame rate (10)")
+
+    train = commands.add_parser(
+        "train",
+        help="train a network from a TOML config (resumable; DDP under torchrun)",
+        description=(
+            "Train the network a TOML config describes (see configs/). The run folder gets run.json "
+            "(resolved config, command, git commit, dataset fingerprints), last.pt and best.pt "
+            "checkpoints, steps.csv, epochs.csv and curves.png. Under torchrun every process trains "
+            "a share of each batch (DistributedDataParallel); rank 0 writes the files."
+        ),
+    )
+    train.add_argument("--config", type=Path, required=True, help="TOML config file")
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set run.seed=3 --set stages.0.epochs=2 (TOML syntax)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (for log files)")
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure a checkpoint on a dataset: IoU, mPA, F1, boundary F1, APRF, slag thickness error",
+        description=(
+            "Evaluate a training checkpoint on a dataset and write report.json, report.md and, where "
+            "they apply, aprf.png (two-class tasks) and thickness.csv (synthetic slag sets with truth)."
+        ),
+    )
+    evaluate.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run")
+    evaluate.add_argument("--data", type=Path, required=True, help="dataset folder")
+    evaluate.add_argument(
+        "--format", default="plain", choices=["plain", "voc"], help="dataset layout (plain)"
+    )
+    evaluate.add_argument("--split", action="append", help="split(s) to evaluate (default: all)")
+    evaluate.add_argument("--input-size", type=parse_size, help="network input HxW (default: the run's)")
+    evaluate.add_argument("--threshold", type=float, help="binarization threshold chosen on validation")
+    evaluate.add_argument(
+        "--boundary-tolerance", type=float, default=2.0, help="boundary F1 tolerance px (2)"
+    )
+    evaluate.add_argument("--out", type=Path, help="report folder (default: print only)")
     return parser
 
 
@@ -136,6 +206,68 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from trainer.synth import write_dataset
+
+    out = write_dataset(
+        args.task,
+        args.count,
+        args.seed,
+        args.out,
+        size=args.size,
+        split=args.split,
+        val_fraction=args.val_fraction,
+        video=args.video,
+        fps=args.fps,
+    )
+    print(f"wrote {args.count} {args.task} scenes to {out}" + (f" and {args.video}" if args.video else ""))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from trainer.config import load_config
+    from trainer.train import train
+
+    config = load_config(args.config, args.set)
+    result = train(config, args.out, resume=args.resume, command=sys.argv, progress=not args.no_progress)
+    best = "-" if result.best_miou is None else f"{100 * result.best_miou:.2f}"
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"finished {result.global_step} steps; best validation mIoU {best}; run folder {result.out_dir}"
+        )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from trainer.checkpoint import load_checkpoint
+    from trainer.data.factory import DatasetConfig, open_dataset
+    from trainer.evaluate import evaluate
+    from trainer.models import build_model
+
+    state = load_checkpoint(args.checkpoint)
+    model = build_model(state["arch"], **state["model_config"])
+    model.load_state_dict(state["model"])
+    class_names = state["class_names"]
+    split = args.split[0] if args.split and len(args.split) == 1 else args.split
+    dataset = open_dataset(DatasetConfig(args.format, args.data, split, len(class_names)))
+    eval_size = args.input_size or (tuple(state["eval_size"]) if state.get("eval_size") else None)
+    report = evaluate(
+        model,
+        dataset,
+        class_names,
+        eval_size,
+        tuple(state["mean"]),
+        tuple(state["std"]),
+        boundary_tolerance=args.boundary_tolerance,
+        threshold=args.threshold,
+        out_dir=args.out,
+    )
+    print(report.to_markdown())
+    if args.out:
+        print(f"report written to {args.out}/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = _build_parser()
@@ -144,9 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"models": _cmd_models, "demo": _cmd_demo}
+    handlers = {
+        "models": _cmd_models,
+        "demo": _cmd_demo,
+        "synth": _cmd_synth,
+        "train": _cmd_train,
+        "eval": _cmd_eval,
+    }
     try:
         return handlers[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as exc:
         print(f"steelsight-train {args.command}: error: {exc}", file=sys.stderr)
         return 2

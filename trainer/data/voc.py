@@ -1,0 +1,168 @@
+"""Pascal-VOC segmentation layout.
+
+::
+
+    root/
+      JPEGImages/<id>.jpg                    (other accepted image suffixes work too)
+      SegmentationClass/<id>.png             palette PNG: the palette *indices* are class ids,
+                                             255 = ignore (VOC's object borders)
+      ImageSets/Segmentation/<split>.txt     one id per line
+
+The masks are read as palette indices with PIL; their colours are never looked at, so
+any palette works.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainer.data.sample import (
+    IMAGE_SUFFIXES,
+    DatasetError,
+    Pair,
+    SegmentationDataset,
+    decode_image,
+    decode_mask,
+    format_names,
+    index_files,
+    missing_files_error,
+)
+
+log = logging.getLogger(__name__)
+
+LAYOUT = (
+    "expected root/JPEGImages/<id>.jpg, root/SegmentationClass/<id>.png and "
+    "root/ImageSets/Segmentation/<split>.txt"
+)
+_SETS = Path("ImageSets", "Segmentation")
+# VOC's own images are JPEGs; other suffixes are accepted for VOC-style custom datasets.
+_IMAGE_SUFFIXES = (".jpg", *(suffix for suffix in IMAGE_SUFFIXES if suffix != ".jpg"))
+
+
+def read_id_list(path: Path) -> list[str]:
+    """Read an ``ImageSets`` list: one id per line, blank lines and ``#`` comments ignored.
+
+    Parameters
+    ----------
+    path
+        The list file.
+
+    Returns
+    -------
+    list of str
+        The ids in file order.
+
+    Raises
+    ------
+    DatasetError
+        If a line holds more than one field (as the ``ImageSets/Main`` files do).
+    """
+    ids: list[str] = []
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if len(line.split()) != 1:
+                raise DatasetError(
+                    f"{path}, line {number}: expected one id per line, got {raw.strip()!r} "
+                    "(is this an ImageSets/Main file? use ImageSets/Segmentation)"
+                )
+            ids.append(line)
+    return ids
+
+
+class VocDataset(SegmentationDataset):
+    """Pascal-VOC style segmentation pairs selected by an ``ImageSets/Segmentation`` list.
+
+    Parameters
+    ----------
+    root
+        The VOC folder (the one holding ``JPEGImages``), e.g. ``VOCdevkit/VOC2012``.
+    split
+        Name of a list in ``ImageSets/Segmentation`` (``"train"``, ``"val"``, ``"trainval"``)
+        or several names, whose ids are concatenated (an id listed twice is kept once).
+    num_classes
+        Mask indices must be below this or 255; ``None`` skips the check (VOC itself has 21).
+
+    Raises
+    ------
+    DatasetError
+        If the layout is wrong, a split name is unknown (the available ones are listed), or a
+        listed id has no image or no mask file (all such ids are named).
+    """
+
+    kind = "voc"
+
+    def __init__(
+        self,
+        root: Path | str,
+        split: str | Sequence[str] = "train",
+        num_classes: int | None = None,
+    ) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"{root}: dataset folder does not exist; {LAYOUT}")
+        sets = root / _SETS
+        if not sets.is_dir():
+            raise DatasetError(f"{sets}: folder is missing; {LAYOUT}")
+        wanted = [split] if isinstance(split, str) else list(split)
+        if not wanted or not all(isinstance(name, str) and name for name in wanted):
+            raise DatasetError(f"split must be a list name or a non-empty list of names, got {split!r}")
+        available = sorted(path.stem for path in sets.glob("*.txt"))
+        unknown = [name for name in wanted if name not in available]
+        if unknown:
+            raise DatasetError(
+                f"{sets}: unknown split {format_names(map(repr, unknown))}; "
+                f"available: {', '.join(map(repr, available)) or 'none (no .txt lists)'}"
+            )
+        ids: list[str] = []
+        seen: set[str] = set()
+        for name in wanted:
+            for item in read_id_list(sets / f"{name}.txt"):
+                if item not in seen:
+                    seen.add(item)
+                    ids.append(item)
+        if not ids:
+            raise DatasetError(f"{sets}: the list(s) {', '.join(wanted)} hold no ids")
+        self._paths = _locate(root, ids)
+        self.split = split if isinstance(split, str) else tuple(wanted)
+        super().__init__(root, ids, num_classes)
+        log.debug("%s: %d samples (split %r)", root, len(ids), split)
+
+    def files(self, name: str) -> dict[str, Path]:
+        """The image and mask file of the sample ``name``."""
+        image, mask = self._paths[name]
+        return {"image": image, "mask": mask}
+
+    def _read(self, name: str) -> Pair:
+        image_path, mask_path = self._paths[name]
+        image = decode_image(image_path, str(image_path))
+        mask = decode_mask(mask_path)
+        return Pair(image, mask, str(image_path), str(mask_path))
+
+    def __repr__(self) -> str:
+        return f"VocDataset(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"
+
+
+def _locate(root: Path, ids: Sequence[str]) -> dict[str, tuple[Path, Path]]:
+    """Find the image and mask file of every id, or raise naming every id that lacks one."""
+    for folder in ("JPEGImages", "SegmentationClass"):
+        if not (root / folder).is_dir():
+            raise DatasetError(f"{root / folder}: folder is missing; {LAYOUT}")
+    images, ambiguous = index_files(root / "JPEGImages", _IMAGE_SUFFIXES)
+    masks, _ = index_files(root / "SegmentationClass", (".png",))
+    clashes = [item for item in ids if item in ambiguous]
+    if clashes:
+        examples = "; ".join(", ".join(p.name for p in ambiguous[item]) for item in clashes[:3])
+        raise DatasetError(
+            f"{root / 'JPEGImages'}: {len(clashes)} ids have more than one image file ({examples}); "
+            "keep one image per id"
+        )
+    no_image = [item for item in ids if item not in images]
+    no_mask = [item for item in ids if item not in masks]
+    if no_image or no_mask:
+        raise missing_files_error(root, {"image": no_image, "mask": no_mask}, LAYOUT)
+    return {item: (images[item], masks[item]) for item in ids}
