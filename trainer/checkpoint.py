@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 FORMAT = "steelsight.checkpoint/1"
 
@@ -49,3 +50,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a SteelSight training checkpoint (format {FORMAT})")
     return state
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained network of a checkpoint (eval mode) and the checkpoint's other contents."""
+    from trainer.models import build_from_config
+
+    state = load_checkpoint(path)
+    try:
+        model = build_from_config(state["arch"], state["model_config"])
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild its network: {exc}") from exc
+    return model.eval(), state

@@ -120,6 +120,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set run.seed=3 --set stages.0.epochs=2 (TOML syntax)",
     )
+    train.add_argument(
+        "--stop-after-epochs",
+        type=int,
+        metavar="N",
+        help="stop after N epochs of this invocation; continue later with --resume (for time budgets)",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for log files)")
 
     evaluate = commands.add_parser(
@@ -239,14 +245,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from trainer.checkpoint import load_checkpoint
+    from trainer.checkpoint import load_model
     from trainer.data.factory import DatasetConfig, open_dataset
     from trainer.evaluate import evaluate
-    from trainer.models import build_model
 
-    state = load_checkpoint(args.checkpoint)
-    model = build_model(state["arch"], **state["model_config"])
-    model.load_state_dict(state["model"])
+    model, state = load_model(args.checkpoint)
     class_names = state["class_names"]
     split = args.split[0] if args.split and len(args.split) == 1 else args.split
     dataset = open_dataset(DatasetConfig(args.format, args.data, split, len(class_names)))

@@ -68,6 +68,16 @@ class DistributedContext:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def broadcast_buffers(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+        DDP syncs buffers only at the start of each forward pass, so after the
+        last step of an epoch every rank holds the statistics of its own data.
+        """
+        if self.distributed:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, src=0)
+
     def broadcast_object(self, value: object) -> object:
         """Rank 0's ``value`` on every rank."""
         if not self.distributed:

@@ -14,6 +14,7 @@ logs, shows progress and writes files). A run folder holds:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import platform
@@ -36,7 +37,7 @@ from trainer.config import TrainConfig
 from trainer.config_loader import from_mapping
 from trainer.curves import plot_curves
 from trainer.data.augment import AugmentConfig
-from trainer.data.factory import open_dataset
+from trainer.data.factory import DatasetConfig, open_dataset
 from trainer.data.fingerprint import dataset_fingerprint, image_content_groups
 from trainer.data.sample import DatasetError, SegmentationDataset
 from trainer.data.split import holdout_split
@@ -62,6 +63,8 @@ class TrainResult:
     global_step: int
     best_checkpoint: Path | None
     last_checkpoint: Path
+    finished: bool
+    model: nn.Module
 
 
 def _git_commit() -> str | None:
@@ -81,12 +84,19 @@ def _git_commit() -> str | None:
 def open_datasets(config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset | None]:
     """The training and validation datasets the config names (validation carved if asked)."""
     num_classes = len(config.data.class_names)
-    train = open_dataset(config.data.train)
+
+    def with_classes(dataset_config: DatasetConfig) -> DatasetConfig:
+        # Masks are checked against the class list unless the dataset section says otherwise.
+        if dataset_config.num_classes is None:
+            return dataclasses.replace(dataset_config, num_classes=num_classes)
+        return dataset_config
+
+    train = open_dataset(with_classes(config.data.train))
     if train.num_classes is not None and train.num_classes != num_classes:
         raise DatasetError(
             f"data.train declares {train.num_classes} classes but data.class_names has {num_classes}"
         )
-    val = open_dataset(config.data.val) if config.data.val is not None else None
+    val = open_dataset(with_classes(config.data.val)) if config.data.val is not None else None
     if val is None and config.data.val_fraction > 0:
         # Byte-identical images (NEU-Seg has some) stay on one side of the split.
         groups = image_content_groups(train)
@@ -149,6 +159,7 @@ def train(
     resume: bool = False,
     command: list[str] | None = None,
     progress: bool = True,
+    stop_after_epochs: int | None = None,
 ) -> TrainResult:
     """Train the network of ``config`` and write the run folder ``out_dir``.
 
@@ -166,6 +177,9 @@ def train(
         The command line to record in ``run.json``.
     progress
         Show a progress bar on rank 0.
+    stop_after_epochs
+        Stop after this many epochs of this invocation (the schedule is the
+        whole run's; continue later with ``resume``). ``None`` runs to the end.
     """
     ctx = DistributedContext.from_env()
     out_dir = Path(out_dir)
@@ -182,7 +196,17 @@ def train(
         problem = ctx.broadcast_object(problem)  # every rank stops, not only rank 0
         if problem:
             raise FileExistsError(problem) if "already holds" in problem else FileNotFoundError(problem)
-        return _train(config, out_dir, resume, command or sys.argv, progress, ctx, last_path, best_path)
+        return _train(
+            config,
+            out_dir,
+            resume,
+            command or sys.argv,
+            progress,
+            stop_after_epochs,
+            ctx,
+            last_path,
+            best_path,
+        )
     finally:
         ctx.close()
 
@@ -193,6 +217,7 @@ def _train(
     resume: bool,
     command: list[str],
     progress: bool,
+    stop_after_epochs: int | None,
     ctx: DistributedContext,
     last_path: Path,
     best_path: Path,
@@ -274,7 +299,12 @@ def _train(
             "torch_rng": torch.get_rng_state(),
         }
 
+    epochs_done = 0
+    finished = True
     for stage_no in range(stage_index, len(config.stages)):
+        if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
+            finished = False
+            break
         stage = config.stages[stage_no]
         augment = from_mapping(
             AugmentConfig, {**config.data.augment, "crop_size": list(stage.crop_size)}, "data.augment"
@@ -316,6 +346,10 @@ def _train(
         warmup_steps = round(stage.warmup_epochs * steps_per_epoch)
         first_epoch = epoch_in_stage if stage_no == stage_index else 0
         for epoch in range(first_epoch, stage.epochs):
+            if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
+                finished = False
+                break
+            epochs_done += 1
             dataset.set_epoch(epoch)
             if isinstance(sampler, DistributedSampler):
                 sampler.set_epoch(epoch)
@@ -382,6 +416,8 @@ def _train(
                         },
                     )
             bar.close()
+            # One set of BatchNorm statistics for validation and the checkpoint.
+            ctx.broadcast_buffers(_unwrap(net))
             last_epoch = stage_no == len(config.stages) - 1 and epoch == stage.epochs - 1
             val_miou = val_mpa = None
             if val_set is not None and ((epoch + 1) % run.val_every == 0 or last_epoch):
@@ -429,10 +465,14 @@ def _train(
                     "-" if val_miou is None else f"{val_miou:.4f}",
                 )
     ctx.barrier()
+    if finished and ctx.is_main:
+        log.info("run %s finished after %d steps", out_dir, global_step)
     return TrainResult(
         out_dir,
         best_miou,
         global_step,
         best_path if best_path.exists() else None,
         last_path,
+        finished,
+        model,
     )

@@ -41,8 +41,8 @@ class DatasetConfig:
 
     format: str
     root: Path
-    split: str | list[str] | None
-    num_classes: int | None
+    split: str | list[str] | None = None
+    num_classes: int | None = None
     class_map: dict[str, int] | None = None
     split_file: Path | None = None
 

@@ -154,7 +154,21 @@ def build_model(name: str, pretrained: str | Path | None = None, **overrides: An
         The network in training mode, with ``arch`` (its name) and ``config``
         (the :class:`ModelConfig`) attributes for checkpoints and export.
     """
-    config = model_config(name, **overrides)
+    return build_from_config(name, model_config(name, **overrides), pretrained)
+
+
+def build_from_config(
+    name: str, config: ModelConfig | dict[str, Any], pretrained: str | Path | None = None
+) -> nn.Module:
+    """Build a registered network from a complete stored configuration (e.g. a checkpoint's).
+
+    Unlike :func:`build_model` this takes every field as given, so a config
+    saved with a network can rebuild exactly that network.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown network {name!r}; registered networks: {', '.join(REGISTRY)}")
+    if isinstance(config, dict):
+        config = ModelConfig(**config)
     entry = REGISTRY[name]
     backbone: Backbone
     if entry.backbone == "mobilenetv2":
