@@ -23,8 +23,7 @@ from trainer.data.sample import (
     decode_image,
     decode_mask,
     format_names,
-    index_files,
-    missing_files_error,
+    locate_pairs,
 )
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ class PlainDataset(SegmentationDataset):
             stems = [stem for stem, name in rows if name in wanted]
         if not stems:
             raise DatasetError(f"{root / SPLITS_FILE}: no rows; list every sample as 'stem,split'")
-        self._paths = _locate(root, stems)
+        self._paths = locate_pairs(root, stems, "images", "masks", IMAGE_SUFFIXES, LAYOUT)
         self.split: str | tuple[str, ...] | None = (
             split if wanted is None or isinstance(split, str) else tuple(wanted)
         )
@@ -166,24 +165,3 @@ def _wanted_splits(split: str | Sequence[str] | None) -> list[str] | None:
     if not names or not all(isinstance(name, str) and name for name in names):
         raise DatasetError(f"split must be a name, a non-empty list of names or None, got {split!r}")
     return names
-
-
-def _locate(root: Path, stems: Sequence[str]) -> dict[str, tuple[Path, Path]]:
-    """Find the image and mask file of every stem, or raise naming every stem that lacks one."""
-    for folder in ("images", "masks"):
-        if not (root / folder).is_dir():
-            raise DatasetError(f"{root / folder}: folder is missing; {LAYOUT}")
-    images, ambiguous = index_files(root / "images", IMAGE_SUFFIXES)
-    masks, _ = index_files(root / "masks", (".png",))
-    clashes = [stem for stem in stems if stem in ambiguous]
-    if clashes:
-        examples = "; ".join(", ".join(p.name for p in ambiguous[stem]) for stem in clashes[:3])
-        raise DatasetError(
-            f"{root / 'images'}: {len(clashes)} stems have more than one image file ({examples}); "
-            "keep one image per stem"
-        )
-    no_image = [stem for stem in stems if stem not in images]
-    no_mask = [stem for stem in stems if stem not in masks]
-    if no_image or no_mask:
-        raise missing_files_error(root, {"image": no_image, "mask": no_mask}, LAYOUT)
-    return {stem: (images[stem], masks[stem]) for stem in stems}

@@ -511,3 +511,46 @@ class SegmentationDataset(abc.ABC):
                     f"{self.num_classes} (allowed 0..{self.num_classes - 1} and {IGNORE_INDEX} = ignore); "
                     "fix the mask or raise num_classes"
                 )
+
+
+def locate_pairs(
+    root: Path,
+    names: Sequence[str],
+    image_folder: str,
+    mask_folder: str,
+    image_suffixes: Sequence[str],
+    layout: str,
+    noun: str = "stem",
+) -> dict[str, tuple[Path, Path]]:
+    """Find the image and mask file of every name, or raise naming every name that lacks one.
+
+    Parameters
+    ----------
+    root
+        Dataset folder holding ``image_folder`` and ``mask_folder``.
+    names
+        The sample names (file stems) to find.
+    image_suffixes
+        Accepted image file endings; masks are ``.png``.
+    layout
+        One-line description of the expected layout, quoted in errors.
+    noun
+        What a name is called in messages ("stem", "id").
+    """
+    for folder in (image_folder, mask_folder):
+        if not (root / folder).is_dir():
+            raise DatasetError(f"{root / folder}: folder is missing; {layout}")
+    images, ambiguous = index_files(root / image_folder, image_suffixes)
+    masks, _ = index_files(root / mask_folder, (".png",))
+    clashes = [name for name in names if name in ambiguous]
+    if clashes:
+        examples = "; ".join(", ".join(p.name for p in ambiguous[name]) for name in clashes[:3])
+        raise DatasetError(
+            f"{root / image_folder}: {len(clashes)} {noun}s have more than one image file ({examples}); "
+            f"keep one image per {noun}"
+        )
+    no_image = [name for name in names if name not in images]
+    no_mask = [name for name in names if name not in masks]
+    if no_image or no_mask:
+        raise missing_files_error(root, {"image": no_image, "mask": no_mask}, layout)
+    return {name: (images[name], masks[name]) for name in names}

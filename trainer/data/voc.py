@@ -26,8 +26,7 @@ from trainer.data.sample import (
     decode_image,
     decode_mask,
     format_names,
-    index_files,
-    missing_files_error,
+    locate_pairs,
 )
 
 log = logging.getLogger(__name__)
@@ -127,7 +126,9 @@ class VocDataset(SegmentationDataset):
                     ids.append(item)
         if not ids:
             raise DatasetError(f"{sets}: the list(s) {', '.join(wanted)} hold no ids")
-        self._paths = _locate(root, ids)
+        self._paths = locate_pairs(
+            root, ids, "JPEGImages", "SegmentationClass", _IMAGE_SUFFIXES, LAYOUT, noun="id"
+        )
         self.split = split if isinstance(split, str) else tuple(wanted)
         super().__init__(root, ids, num_classes)
         log.debug("%s: %d samples (split %r)", root, len(ids), split)
@@ -145,24 +146,3 @@ class VocDataset(SegmentationDataset):
 
     def __repr__(self) -> str:
         return f"VocDataset(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"
-
-
-def _locate(root: Path, ids: Sequence[str]) -> dict[str, tuple[Path, Path]]:
-    """Find the image and mask file of every id, or raise naming every id that lacks one."""
-    for folder in ("JPEGImages", "SegmentationClass"):
-        if not (root / folder).is_dir():
-            raise DatasetError(f"{root / folder}: folder is missing; {LAYOUT}")
-    images, ambiguous = index_files(root / "JPEGImages", _IMAGE_SUFFIXES)
-    masks, _ = index_files(root / "SegmentationClass", (".png",))
-    clashes = [item for item in ids if item in ambiguous]
-    if clashes:
-        examples = "; ".join(", ".join(p.name for p in ambiguous[item]) for item in clashes[:3])
-        raise DatasetError(
-            f"{root / 'JPEGImages'}: {len(clashes)} ids have more than one image file ({examples}); "
-            "keep one image per id"
-        )
-    no_image = [item for item in ids if item not in images]
-    no_mask = [item for item in ids if item not in masks]
-    if no_image or no_mask:
-        raise missing_files_error(root, {"image": no_image, "mask": no_mask}, LAYOUT)
-    return {item: (images[item], masks[item]) for item in ids}
