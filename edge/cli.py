@@ -7,6 +7,7 @@ import importlib
 import json
 import logging
 import platform
+from pathlib import Path
 
 from edge import __version__
 
@@ -14,6 +15,8 @@ EPILOG = """\
 examples:
   steelsight-edge info          what this camera can run: ONNX Runtime providers, TensorRT, pycuda, GPU
   steelsight-edge info --json   the same as JSON (for support tickets)
+  steelsight-edge build-engine /opt/steelsight/bundles/slag --precision int8
+                                build (or reuse) the TensorRT engine for this camera's GPU
 """
 
 
@@ -69,6 +72,28 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Report which inference backends this machine can use (never imports torch).",
     )
     info.add_argument("--json", action="store_true", help="print JSON")
+
+    build = commands.add_parser(
+        "build-engine",
+        help="build (or reuse) the TensorRT engine of a model bundle on this GPU",
+        description=(
+            "Build a TensorRT engine from a model bundle for this device and cache it in the bundle's "
+            "engines/ folder, keyed by TensorRT version, GPU, compute capability, precision, model "
+            "hash and input profile. A cached engine whose key differs is rebuilt, never loaded. "
+            "TensorRT 10 builds FP16 from model.onnx with the FP16 flag and INT8 from model.int8.onnx; "
+            "TensorRT 11 builds strongly typed networks from model.fp16.onnx or model.int8.onnx. "
+            "Exit codes: 0 ok, 1 build failed, 2 bad bundle or argument, 3 no TensorRT or GPU here."
+        ),
+    )
+    build.add_argument("bundle", type=Path, help="model bundle folder (with manifest.json)")
+    build.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16", help="(fp16)")
+    build.add_argument("--height", type=int, help="input height (default: the bundle's)")
+    build.add_argument("--width", type=int, help="input width (default: the bundle's)")
+    build.add_argument("--max-batch", type=int, default=1, help="largest batch the engine accepts (1)")
+    build.add_argument(
+        "--workspace-mib", type=int, default=1024, help="builder workspace limit in MiB (1024)"
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even when a valid cached engine exists")
     return parser
 
 
@@ -80,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "build-engine":
+        from edge.engines.build_cli import build_engine_command
+
+        return build_engine_command(
+            args.bundle,
+            args.precision,
+            args.height,
+            args.width,
+            args.max_batch,
+            args.workspace_mib,
+            args.force,
+        )
     info = runtime_info()
     if args.json:
         print(json.dumps(info, indent=2))

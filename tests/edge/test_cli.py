@@ -26,3 +26,10 @@ def test_no_command_prints_help_and_fails() -> None:
     result = _run()
     assert result.returncode == 2
     assert "steelsight-edge info" in result.stdout
+
+
+def test_build_engine_without_tensorrt_says_what_to_install(tmp_path) -> None:
+    result = _run("build-engine", str(tmp_path), "--precision", "int8")
+    assert result.returncode == 3
+    assert "TensorRT is not available" in result.stdout + result.stderr
+    assert "steelsight[jetson]" in result.stdout + result.stderr
