@@ -26,6 +26,7 @@ examples:
   steelsight-train train --config configs/slag_paper.toml --out runs/x --set stages.0.epochs=2
   torchrun --nproc_per_node 2 -m trainer train --config ... --out ...   (DistributedDataParallel)
   steelsight-train eval runs/slag1/best.pt --data data/slag_test --split test --out reports/slag1
+  steelsight-train export runs/slag1/best.pt --out bundles/slag --eval-data data/slag_test --eval-split test
 """
 
 
@@ -148,6 +149,39 @@ def _build_parser() -> argparse.ArgumentParser:
         "--boundary-tolerance", type=float, default=2.0, help="boundary F1 tolerance px (2)"
     )
     evaluate.add_argument("--out", type=Path, help="report folder (default: print only)")
+
+    export = commands.add_parser(
+        "export",
+        help="turn a checkpoint into a model bundle: FP32/FP16/INT8 ONNX, parity check, metrics, manifest",
+        description=(
+            "Export a training checkpoint as a model bundle (manifest.json, model.onnx, model.fp16.onnx, "
+            "model.int8.onnx). The exporter checks PyTorch against ONNX Runtime on validation images and "
+            "fails below the thresholds, calibrates INT8 on training images (the list is recorded), and "
+            "with --eval-data measures PyTorch FP32 and ONNX FP32/FP16/INT8 side by side. The bundle is "
+            "written to a temporary folder and moved into place only when every step passed."
+        ),
+    )
+    export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run")
+    export.add_argument(
+        "--out", type=Path, required=True, help="bundle folder (new, empty, or an old bundle)"
+    )
+    export.add_argument(
+        "--eval-data", type=Path, help="dataset folder (plain layout) to measure the files on"
+    )
+    export.add_argument("--eval-split", action="append", help="split(s) of --eval-data (default: all)")
+    export.add_argument("--input-size", type=parse_size, help="network input HxW (default: the run's)")
+    export.add_argument("--calibration-count", type=int, default=200, help="INT8 calibration images (200)")
+    export.add_argument(
+        "--calibration-method",
+        choices=["entropy", "percentile", "minmax"],
+        default="entropy",
+        help="(entropy)",
+    )
+    export.add_argument("--name", help="bundle name (default: the network's registry name)")
+    export.add_argument("--version", default="1.0.0", help="bundle version (1.0.0)")
+    export.add_argument(
+        "--int8-exclude", action="append", default=[], metavar="NODE", help="keep this node in float in INT8"
+    )
     return parser
 
 
@@ -271,6 +305,51 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from trainer.data.factory import DatasetConfig
+    from trainer.export.bundle_writer import export_bundle
+
+    eval_data = None
+    if args.eval_data is not None:
+        split = args.eval_split[0] if args.eval_split and len(args.eval_split) == 1 else args.eval_split
+        eval_data = DatasetConfig("plain", args.eval_data, split)
+    manifest = export_bundle(
+        args.checkpoint,
+        args.out,
+        eval_data=eval_data,
+        calibration_count=args.calibration_count,
+        calibration_method=args.calibration_method,
+        name=args.name,
+        version=args.version,
+        input_size=args.input_size,
+        int8_exclude_nodes=args.int8_exclude,
+    )
+    print(f"bundle {manifest.name} {manifest.version} written to {args.out}/")
+    for precision in ("pytorch_fp32", "fp32", "fp16", "int8"):
+        figures = manifest.metrics.get(precision)
+        if isinstance(figures, dict) and figures.get("miou") is not None:
+            print(f"  {precision:<13} mIoU {100 * figures['miou']:.2f}")
+    return 0
+
+
+# Errors that describe a problem with the user's input or files (their messages say what to do),
+# by module: reported in one line instead of a traceback.
+_USER_ERROR_CLASSES = {
+    "trainer.export.onnx_graph": "OnnxExportError",
+    "trainer.export.bundle_writer": "ExportError",
+    "trainer.export.fp16": "Fp16ConversionError",
+    "trainer.export.int8": "Int8QuantizationError",
+}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [ValueError, FileNotFoundError, FileExistsError, FloatingPointError]
+    for module, name in _USER_ERROR_CLASSES.items():
+        if module in sys.modules:  # only the modules the command imported
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = _build_parser()
@@ -285,9 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         "synth": _cmd_synth,
         "train": _cmd_train,
         "eval": _cmd_eval,
+        "export": _cmd_export,
     }
     try:
         return handlers[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise  # a bug: keep the traceback
         print(f"steelsight-train {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -55,17 +55,18 @@ from edge.bundle.manifest import (
 from trainer import __version__
 from trainer.checkpoint import load_model
 from trainer.config import TrainConfig
-from trainer.config_loader import from_mapping
+from trainer.config_loader import ConfigError, from_mapping
 from trainer.data.augment import normalize
 from trainer.data.factory import DatasetConfig, open_dataset
 from trainer.data.fingerprint import fingerprint_details
 from trainer.data.sample import DatasetError, SegmentationDataset
 from trainer.evaluate import EvaluationReport, evaluate
 from trainer.export.fp16 import Fp16ConversionError, convert_fp16, fp32_op_types
-from trainer.export.int8 import Int8QuantizationError, quantize_int8
+from trainer.export.int8 import METHODS, Int8QuantizationError, quantize_int8
 from trainer.export.onnx_graph import INPUT_NAME, OnnxExportError, export_onnx
 from trainer.export.parity import parity
 from trainer.models import REGISTRY
+from trainer.train import open_datasets
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,10 @@ def export_bundle(
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     precisions = _check_precisions(precisions)
     _check_limits(calibration_count, parity_images, max_abs_diff, min_argmax_agreement)
+    if calibration_method not in METHODS:
+        raise ExportError(
+            f"unknown calibration_method {calibration_method!r}; use one of {', '.join(METHODS)}"
+        )
     _check_out_dir(out_dir)
     model, state = load_model(checkpoint)
     arch = state["arch"]
@@ -244,7 +249,8 @@ def export_bundle(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
-    steps = tqdm(total=3 + len(precisions) + (eval_data is not None), desc="export", disable=not progress)
+    # Steps: one per model file, parity, evaluation (optional), manifest.
+    steps = tqdm(total=2 + len(precisions) + (eval_data is not None), desc="export", disable=not progress)
     try:
         steps.set_postfix_str("fp32")
         _export_fp32(model, staging / FILE_NAMES["fp32"], size)
@@ -420,10 +426,14 @@ def _training_datasets(
     state: dict[str, Any], checkpoint: Path
 ) -> tuple[SegmentationDataset, SegmentationDataset | None]:
     """The run's training and validation datasets, split exactly as training split them."""
-    from trainer.train import open_datasets
-
     try:
         config = from_mapping(TrainConfig, state["config"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise ExportError(
+            f"{checkpoint} holds no usable run configuration ({exc}); export a checkpoint written by "
+            "trainer.train with this version of the trainer"
+        ) from exc
+    try:
         train_set, val_set = open_datasets(config)
     except (DatasetError, OSError) as exc:
         where = state.get("config", {}).get("data", {}).get("train", {}).get("root")

@@ -281,8 +281,8 @@ def quantize_int8(
         or an ONNX Runtime ``CalibrationDataReader``. May be ``None`` only when
         ``calibration_cache`` holds ranges already.
     method
-        ``"entropy"`` (KL divergence, TensorRT's default), ``"percentile"`` (99.999 %)
-        or ``"minmax"``.
+        ``"entropy"`` (KL divergence, as TensorRT's entropy calibrator), ``"percentile"``
+        (99.999th percentile of absolute values) or ``"minmax"``.
     exclude_op_types
         Op types left in float.
     exclude_nodes
@@ -302,8 +302,11 @@ def quantize_int8(
 
     Raises
     ------
+    FileNotFoundError
+        If ``fp32_path`` does not exist.
     ValueError
-        For an unknown method, no calibration, or a calibration image of the wrong shape.
+        For an unknown method, no calibration, or a calibration image of the wrong shape
+        (:class:`CalibrationInputError`).
     Int8QuantizationError
         If an excluded node name is not in the graph, the classifier cannot be found,
         or the Q/DQ graph fails the checks or does not run in ONNX Runtime.
@@ -341,12 +344,13 @@ def quantize_int8(
         log.info(
             "INT8: quantizing %s (%s calibration, %d nodes kept in float)", fp32_path, method, len(excluded)
         )
+        raw = Path(tmp) / "qdq.onnx"
         chatter = io.StringIO()
         try:
             with contextlib.redirect_stdout(chatter):
                 quantize_static(
                     str(prepared),
-                    str(out_path),
+                    str(raw),
                     reader,
                     quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8,
@@ -372,14 +376,18 @@ def quantize_int8(
         finally:
             if chatter.getvalue().strip():
                 log.debug("onnxruntime.quantization: %s", chatter.getvalue().strip())
-    quantized = onnx.load(out_path)
+        quantized = onnx.load(raw)
     _keep_float(quantized.graph, set(excluded))
     try:
         onnx.checker.check_model(quantized, full_check=True)
     except Exception as exc:
         raise Int8QuantizationError(f"the Q/DQ graph of {fp32_path} failed the ONNX checks: {exc}") from exc
     onnx.save(quantized, out_path)
-    _probe_session(out_path)
+    try:
+        _probe_session(out_path)
+    except Int8QuantizationError:
+        out_path.unlink(missing_ok=True)
+        raise
     count = 0 if reader is None else (reader.count if isinstance(reader, _CountingReader) else len(reader))
     report = QuantizationReport(
         path=out_path,
@@ -452,7 +460,7 @@ def sensitivity_sweep(
     list of (str, float)
         ``(node name, metric with that node in float)``, best metric first.
     """
-    exclude_nodes = tuple(exclude_nodes)
+    exclude_op_types, exclude_nodes = tuple(exclude_op_types), tuple(exclude_nodes)
     with tempfile.TemporaryDirectory(prefix="steelsight-sweep-") as tmp:
         folder = Path(tmp)
         cache = folder / "ranges.json"

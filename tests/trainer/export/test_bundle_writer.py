@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,23 @@ def _slag_config(root: Path) -> dict[str, Any]:
         },
         "loss": {"name": "cross_entropy"},
         "stages": [{"epochs": 1, "batch_size": 2, "lr": 0.01, "crop_size": list(SIZE)}],
-        "run": {"seed": 1, "max_steps_per_epoch": 2, "amp": False},
+        "run": {"seed": 1, "max_steps_per_epoch": 1, "amp": False},
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Run PyTorch on one thread here: the tiny networks gain nothing from more, and on a busy
+    2-core machine two OpenMP threads waiting on each other make each forward tens of times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
 def slag_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real run folder (run.json, best.pt) from two training steps on a tiny synthetic set."""
+    """A real run folder (run.json, best.pt) from one training step on a tiny synthetic set."""
     base = tmp_path_factory.mktemp("slag")
     data = write_dataset("slag", 8, seed=4, out=base / "data", size=SIZE, val_fraction=0.25, progress=False)
     result = train(from_mapping(TrainConfig, _slag_config(data)), base / "run", progress=False)
@@ -152,7 +163,7 @@ def test_parity_failure_raises_and_keeps_the_earlier_bundle(bundle: Path, slag_r
     assert [p.name for p in bundle.parent.iterdir()] == ["slag"]
 
 
-def test_out_dir_must_be_new_empty_or_a_bundle(bundle: Path, slag_run: Path, tmp_path: Path) -> None:
+def test_out_dir_must_be_new_empty_or_a_bundle(slag_run: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
@@ -161,18 +172,16 @@ def test_out_dir_must_be_new_empty_or_a_bundle(bundle: Path, slag_run: Path, tmp
     assert (other / "notes.txt").read_text() == "keep me"
     with pytest.raises(ExportError, match="precisions must include 'fp32'"):
         export_bundle(slag_run, tmp_path / "new", precisions=("int8",), progress=False)
-    # An earlier bundle is replaced as a whole: the new one ships FP32 only.
-    again = tmp_path / "again"
-    shutil.copytree(bundle, again)
-    manifest = export_bundle(slag_run, again, precisions=("fp32",), parity_images=1, progress=False)
-    assert sorted(p.name for p in again.iterdir()) == ["manifest.json", "model.onnx"]
-    assert set(manifest.files) == {"fp32"} and manifest.quantization is None
-    assert manifest.metrics.keys() == {"parity"}
-    load_bundle(again)
+    with pytest.raises(ExportError, match="unknown calibration_method 'kl'"):
+        export_bundle(slag_run, tmp_path / "new", calibration_method="kl", progress=False)
+    with pytest.raises(ExportError, match="bundle name 'slag test' is not usable"):
+        export_bundle(slag_run, tmp_path / "new", name="slag test", progress=False)
+    assert not (tmp_path / "new").exists()
 
 
-def test_weld_bundle_thresholds_with_matting(tmp_path: Path) -> None:
-    """An untrained SHDM checkpoint saved like train() saves one; exported at its stage crop size."""
+def test_weld_bundle_replaces_an_earlier_bundle(bundle: Path, tmp_path: Path) -> None:
+    """An untrained SHDM checkpoint saved like train() saves one, exported at its stage crop size
+    over a copy of the slag bundle, which it replaces as a whole."""
     data = write_dataset("weld", 3, seed=8, out=tmp_path / "data", size=SIZE, progress=False)
     raw = {
         "model": {"arch": "shdm_mnv2", "options": {"width_mult": 0.5}},
@@ -205,9 +214,13 @@ def test_weld_bundle_thresholds_with_matting(tmp_path: Path) -> None:
         },
         tmp_path / "weld" / "last.pt",
     )
-    manifest: Manifest = export_bundle(
-        checkpoint, tmp_path / "bundle", precisions=("fp32",), parity_images=1, progress=False
-    )
+    out = tmp_path / "bundle"
+    shutil.copytree(bundle, out)
+    manifest: Manifest = export_bundle(checkpoint, out, precisions=("fp32",), parity_images=1, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
+    assert set(manifest.files) == {"fp32"} and manifest.quantization is None
+    assert manifest.metrics.keys() == {"parity"}
+    assert load_bundle(out).manifest == manifest
     assert manifest.task == "weld" and manifest.name == "shdm_mnv2"
     assert (manifest.input.height, manifest.input.width) == (96, 64)
     assert manifest.postprocess.kind == "threshold" and manifest.postprocess.threshold == 0.5
@@ -217,6 +230,6 @@ def test_weld_bundle_thresholds_with_matting(tmp_path: Path) -> None:
     # No run.json beside this checkpoint: the exporter fingerprints the training data itself.
     assert manifest.training["datasets"]["train"]["fingerprint"].startswith("plain:sha256:")
     assert manifest.training["git_commit"] is None
-    graph = onnx.load(tmp_path / "bundle" / "model.onnx")
+    graph = onnx.load(out / "model.onnx")
     assert graph.graph.output[0].type.tensor_type.shape.dim[1].dim_value == 2
     assert np.isfinite(manifest.metrics["parity"]["max_abs_diff"])

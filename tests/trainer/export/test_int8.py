@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from trainer.data.augment import normalize
 from trainer.export import export_onnx
@@ -171,12 +171,39 @@ def test_bad_arguments_are_refused(fp32_path: Path, calibration: list[np.ndarray
         quantize_int8(fp32_path, out, [])
 
 
-def test_weld_classifier_writes_the_output(tmp_path: Path) -> None:
-    path = tmp_path / "weld.onnx"
-    export_onnx(build_model("shdm_mnv2", width_mult=0.5).eval(), path, sample_size=(64, 64))
-    model = onnx.load(path)
-    classifier = find_classifier(model)
-    assert classifier.op_type == "Conv" and classifier.output[0] == "logits"
+def _graph(tail: list[str]) -> onnx.ModelProto:
+    """image -> Conv -> Relu -> Conv "head" -> ``tail`` ops -> logits (a hand-made segmentation graph)."""
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((4, 3, 1, 1)).astype(np.float32), "w0"),
+        numpy_helper.from_array(rng.standard_normal((2, 4, 1, 1)).astype(np.float32), "w1"),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "w0"], ["f0"], name="stem"),
+        helper.make_node("Relu", ["f0"], ["f1"], name="act"),
+        helper.make_node("Conv", ["f1", "w1"], ["t0"], name="head"),
+    ]
+    for index, op in enumerate(tail):
+        inputs = [f"t{index}", "", "scales"] if op == "Resize" else [f"t{index}"]
+        nodes.append(helper.make_node(op, inputs, [f"t{index + 1}"], name=f"tail{index}"))
+    nodes[-1].output[0] = "logits"
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+        weights,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_classifier_is_found_from_the_output() -> None:
+    assert find_classifier(_graph([])).name == "head"  # SHDM: the classifier writes the logits
+    assert find_classifier(_graph(["Resize"])).name == "head"  # DeepLabV3+: upsampled logits
+    assert find_classifier(_graph(["Identity", "Resize"])).name == "head"
+    with pytest.raises(Int8QuantizationError, match="no classifier Conv before the output 'logits'"):
+        find_classifier(_graph(["Sigmoid"]))
 
 
 def test_sensitivity_sweep_ranks_candidates(fp32_path: Path, calibration: list[np.ndarray]) -> None:
