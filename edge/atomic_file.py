@@ -22,6 +22,11 @@ def atomic_write(path: Path, data: bytes | bytearray | memoryview) -> None:
             stream.write(memoryview(data))
             stream.flush()
             os.fsync(stream.fileno())
+        # mkstemp makes the file private (0600); give it the usual umask-based mode
+        # so the camera's service user can read what the installer copied.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
