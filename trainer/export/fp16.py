@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from onnxconverter_common import float16
 
-from trainer.export.onnx_graph import INPUT_NAME
+from trainer.export.probe import probe_logits
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ DEFAULT_KEEP_FP32_OPS: tuple[str, ...] = (
 # subnormal is ~6e-8) and clamp huge ones below float16's maximum (65504).
 _MIN_POSITIVE = 1e-7
 _MAX_FINITE = 1e4
-_PROBE_SIZE = 64
 
 
 class Fp16ConversionError(RuntimeError):
@@ -290,12 +288,7 @@ def _drop_value_info(graph: onnx.GraphProto, name: str) -> None:
 def _probe_session(path: Path) -> None:
     """Load the graph in ONNX Runtime (CPU) and run one small zero image through it."""
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        shape = [
-            dim if isinstance(dim, int) else (1 if axis == 0 else _PROBE_SIZE)
-            for axis, dim in enumerate(session.get_inputs()[0].shape)
-        ]
-        logits = session.run(None, {INPUT_NAME: np.zeros(shape, np.float32)})[0]
+        logits = probe_logits(path)
     except Exception as exc:
         raise Fp16ConversionError(f"ONNX Runtime cannot run the FP16 graph {path}: {exc}") from exc
     if logits.dtype != np.float32 or not np.isfinite(logits).all():

@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -60,6 +59,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from tqdm import tqdm
 
 from trainer.export.onnx_graph import INPUT_NAME
+from trainer.export.probe import probe_logits
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ METHODS: dict[str, CalibrationMethod] = {
 
 # Ops a classifier's logits may pass through on the way to the graph output.
 _PASS_THROUGH = ("Resize", "Upsample", "Identity", "Cast")
-_PROBE_SIZE = 64
 
 
 class Int8QuantizationError(RuntimeError):
@@ -605,12 +604,7 @@ def _prune(graph: onnx.GraphProto) -> None:
 def _probe_session(path: Path) -> None:
     """Load the Q/DQ graph in ONNX Runtime (CPU) and run one small zero image through it."""
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        shape = [
-            dim if isinstance(dim, int) else (1 if axis == 0 else _PROBE_SIZE)
-            for axis, dim in enumerate(session.get_inputs()[0].shape)
-        ]
-        logits = session.run(None, {session.get_inputs()[0].name: np.zeros(shape, np.float32)})[0]
+        logits = probe_logits(path)
     except Exception as exc:
         raise Int8QuantizationError(f"ONNX Runtime cannot run the Q/DQ graph {path}: {exc}") from exc
     if not np.isfinite(logits).all():
