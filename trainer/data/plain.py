@@ -18,10 +18,7 @@ from pathlib import Path
 from trainer.data.sample import (
     IMAGE_SUFFIXES,
     DatasetError,
-    Pair,
-    SegmentationDataset,
-    decode_image,
-    decode_mask,
+    FilePairDataset,
     format_names,
     locate_pairs,
 )
@@ -85,7 +82,7 @@ def read_splits_csv(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-class PlainDataset(SegmentationDataset):
+class PlainDataset(FilePairDataset):
     """Image/mask pairs in ``images/`` and ``masks/`` with the split of each stem in ``splits.csv``.
 
     Parameters
@@ -139,20 +136,6 @@ class PlainDataset(SegmentationDataset):
         )
         super().__init__(root, stems, num_classes)
         log.debug("%s: %d samples (split %r)", root, len(stems), split)
-
-    def files(self, name: str) -> dict[str, Path]:
-        """The image and mask file of the sample ``name``."""
-        image, mask = self._paths[name]
-        return {"image": image, "mask": mask}
-
-    def _read(self, name: str) -> Pair:
-        image_path, mask_path = self._paths[name]
-        image = decode_image(image_path, str(image_path))
-        mask = decode_mask(mask_path)
-        return Pair(image, mask, str(image_path), str(mask_path))
-
-    def __repr__(self) -> str:
-        return f"PlainDataset(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"
 
 
 def _wanted_splits(split: str | Sequence[str] | None) -> list[str] | None:

@@ -554,3 +554,28 @@ def locate_pairs(
     if no_image or no_mask:
         raise missing_files_error(root, {"image": no_image, "mask": no_mask}, layout)
     return {name: (images[name], masks[name]) for name in names}
+
+
+class FilePairDataset(SegmentationDataset):
+    """A dataset whose samples are one image file and one mask file each (plain, VOC).
+
+    Subclasses fill ``_paths`` (name -> (image, mask)) and ``split`` before calling
+    ``SegmentationDataset.__init__``.
+    """
+
+    _paths: dict[str, tuple[Path, Path]]
+    split: str | tuple[str, ...] | None
+
+    def files(self, name: str) -> dict[str, Path]:
+        """The image and mask file of the sample ``name``."""
+        image, mask = self._paths[name]
+        return {"image": image, "mask": mask}
+
+    def _read(self, name: str) -> Pair:
+        image_path, mask_path = self._paths[name]
+        image = decode_image(image_path, str(image_path))
+        mask = decode_mask(mask_path)
+        return Pair(image, mask, str(image_path), str(mask_path))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"

@@ -21,10 +21,7 @@ from pathlib import Path
 from trainer.data.sample import (
     IMAGE_SUFFIXES,
     DatasetError,
-    Pair,
-    SegmentationDataset,
-    decode_image,
-    decode_mask,
+    FilePairDataset,
     format_names,
     locate_pairs,
 )
@@ -73,7 +70,7 @@ def read_id_list(path: Path) -> list[str]:
     return ids
 
 
-class VocDataset(SegmentationDataset):
+class VocDataset(FilePairDataset):
     """Pascal-VOC style segmentation pairs selected by an ``ImageSets/Segmentation`` list.
 
     Parameters
@@ -132,17 +129,3 @@ class VocDataset(SegmentationDataset):
         self.split = split if isinstance(split, str) else tuple(wanted)
         super().__init__(root, ids, num_classes)
         log.debug("%s: %d samples (split %r)", root, len(ids), split)
-
-    def files(self, name: str) -> dict[str, Path]:
-        """The image and mask file of the sample ``name``."""
-        image, mask = self._paths[name]
-        return {"image": image, "mask": mask}
-
-    def _read(self, name: str) -> Pair:
-        image_path, mask_path = self._paths[name]
-        image = decode_image(image_path, str(image_path))
-        mask = decode_mask(mask_path)
-        return Pair(image, mask, str(image_path), str(mask_path))
-
-    def __repr__(self) -> str:
-        return f"VocDataset(root={str(self.root)!r}, split={self.split!r}, samples={len(self)})"
