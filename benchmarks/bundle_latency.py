@@ -19,11 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge.bundle.loader import load_bundle
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    height, width = (int(v) for v in text.lower().split("x"))
-    return height, width
+from trainer.cli import parse_size
 
 
 def main() -> int:
@@ -31,7 +27,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("bundle", type=Path, help="model bundle folder")
-    parser.add_argument("--size", type=_parse_size, default=(512, 512), help="input HxW (512x512)")
+    parser.add_argument("--size", type=parse_size, default=(512, 512), help="input HxW (512x512)")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per model (10)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     args = parser.parse_args()

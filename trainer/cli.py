@@ -246,6 +246,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_arg(splits: list[str] | None) -> str | list[str] | None:
+    """A repeated --split option as the dataset config takes it: one name, a list, or None (all)."""
+    return splits[0] if splits and len(splits) == 1 else splits
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from trainer.synth import write_dataset
 
@@ -285,7 +290,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     model, state = load_model(args.checkpoint)
     class_names = state["class_names"]
-    split = args.split[0] if args.split and len(args.split) == 1 else args.split
+    split = _split_arg(args.split)
     dataset = open_dataset(DatasetConfig(args.format, args.data, split, len(class_names)))
     eval_size = args.input_size or (tuple(state["eval_size"]) if state.get("eval_size") else None)
     report = evaluate(
@@ -311,7 +316,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     eval_data = None
     if args.eval_data is not None:
-        split = args.eval_split[0] if args.eval_split and len(args.eval_split) == 1 else args.eval_split
+        split = _split_arg(args.eval_split)
         eval_data = DatasetConfig("plain", args.eval_data, split)
     manifest = export_bundle(
         args.checkpoint,

@@ -223,7 +223,7 @@ def evaluate(
     confusion = ConfusionMatrix(num_classes)
     boundary = BoundaryAccumulator(tolerance_px=boundary_tolerance)
     curve = None
-    truth = _slag_truth(dataset) if num_classes == 3 else {}
+    truth = _slag_truth(dataset)  # empty unless the set has slag thickness truth
     thickness_rows = []
     bar = tqdm(total=len(dataset), desc="evaluating", disable=not progress, leave=False)
     for batch in _batches(dataset, list(range(len(dataset))), batch_size):

@@ -2,7 +2,7 @@
 
 We use PyTorch's TorchScript-based exporter (``dynamo=False``): with torch 2.13
 the dynamo exporter cannot lower these graphs to opset 17 (its version
-converter fails on the Resize/ReduceMean axes) and takes ~20x longer.
+converter fails on the Resize/ReduceMean axes) and is much slower.
 The graph is then cleaned by onnxscript's optimizer (constant folding, dead
 Identity/Constant removal), given a static class dimension on ``logits``,
 and checked with ``onnx.checker`` and strict shape inference.
@@ -20,10 +20,11 @@ import onnxscript.optimizer
 import torch
 from torch import nn
 
+# The tensor names are the bundle contract's, defined once on the consumer side.
+from edge.bundle.loader import INPUT_NAME, OUTPUT_NAME
+
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
 OPSET = 17
 DYNAMIC_AXES = {
     INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
