@@ -23,11 +23,25 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class ModelSection:
-    """Which network: a registry name, its options, an optional ImageNet backbone file."""
+    """Which network: a registry name, its options, where its starting weights come from.
+
+    ``pretrained`` is a local torchvision ImageNet state dict for the backbone; ``init_from`` is a
+    SteelSight checkpoint (``best.pt``/``last.pt`` of an earlier run) whose whole network is the
+    starting point, for fine-tuning at another input size or on new data (same architecture and
+    class count). The optimizer, schedule and step count start fresh.
+    """
 
     arch: str
     options: dict[str, Any] = field(default_factory=dict)
     pretrained: Path | None = None
+    init_from: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.pretrained is not None and self.init_from is not None:
+            raise ValueError(
+                "model.pretrained and model.init_from exclude each other: init_from already holds "
+                "the whole network's weights; keep one"
+            )
 
 
 @dataclass(frozen=True)

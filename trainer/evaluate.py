@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from edge.measure.slag_thickness import slag_thickness
 from trainer.data.augment import normalize
 from trainer.data.sample import SegmentationDataset
 from trainer.distributed import DistributedContext
 from trainer.metrics import BoundaryAccumulator, ConfusionMatrix, aprf_curve, best_threshold, plot_aprf
-from trainer.metrics.slag_thickness import slag_thickness
 
 log = logging.getLogger(__name__)
 

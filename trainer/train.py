@@ -133,6 +133,24 @@ def _append_csv(path: Path, fields: list[str], row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
+def _init_from_checkpoint(model: nn.Module, path: Path, arch: str, announce: bool) -> None:
+    """Load the whole network of an earlier run's checkpoint into ``model`` (fine-tuning)."""
+    state = load_checkpoint(path)
+    if state.get("arch") != arch:
+        raise ValueError(
+            f"model.init_from {path} holds a {state.get('arch')!r} network, the config builds "
+            f"{arch!r}; fine-tune from a checkpoint of the same architecture"
+        )
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"model.init_from {path} does not fit this network (class count or options differ): {exc}"
+        ) from exc
+    if announce:
+        log.info("network initialised from %s (step %s of its run)", path, state.get("global_step"))
+
+
 def _truncate_csv(path: Path, last_step: int) -> None:
     """Drop rows past ``last_step`` (written after the checkpoint a resume starts from)."""
     if not path.exists():
@@ -245,6 +263,8 @@ def _train(
         num_classes=num_classes,
         **config.model.options,
     )
+    if config.model.init_from is not None and not resume:
+        _init_from_checkpoint(model, config.model.init_from, config.model.arch, ctx.is_main)
     model.to(ctx.device)
     is_shdm = getattr(model, "detail_head", None) is not None
     if run.sync_bn and ctx.distributed:

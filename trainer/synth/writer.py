@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from trainer.synth.slag import SLAG_CLASSES, render_slag
-from trainer.synth.textures import check_size
-from trainer.synth.weld import WELD_CLASSES, render_weld
+from edge.synth.slag import SLAG_CLASSES, render_slag
+from edge.synth.textures import check_size
+from edge.synth.weld import WELD_CLASSES, render_weld
 
 log = logging.getLogger(__name__)
 

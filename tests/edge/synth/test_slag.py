@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from trainer.metrics.slag_thickness import slag_thickness
-from trainer.synth import SlagScene, render_slag
+from edge.measure.slag_thickness import slag_thickness
+from edge.synth import SlagScene, render_slag
 
 SIZE = (256, 256)
 SEED = 11

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trainer.metrics.slag_thickness import SlagThickness, slag_thickness
+from edge.measure.slag_thickness import SlagThickness, slag_thickness
 
 
 def band_mask(

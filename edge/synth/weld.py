@@ -35,7 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from trainer.synth import textures as tx
+from edge.synth import textures as tx
 
 log = logging.getLogger(__name__)
 

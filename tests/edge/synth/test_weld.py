@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.synth import WELD_JOINTS, WeldScene, render_weld
-from trainer.synth.weld import fill_polygon, polygon_area
+from edge.synth import WELD_JOINTS, WeldScene, render_weld
+from edge.synth.weld import fill_polygon, polygon_area
 
 SIZE = (256, 256)
 

@@ -3,7 +3,7 @@
 The mask holds class ids (0 background, 1 tube, 2 slag, 255 ignore). The tube axis direction
 in the image is given by its angle ``a``: the unit vector pointing down the tube is
 ``(sin a, cos a)`` in image ``(x, y)`` (``a = 0`` is a vertical tube, ``a > 0`` puts the lower
-end to the right; the convention of :class:`trainer.synth.SlagTruth`). Image coordinates follow
+end to the right; the convention of :class:`edge.synth.SlagTruth`). Image coordinates follow
 OpenCV: pixel centres at integer ``(x, y)``.
 
 Method: straight sampling lines parallel to the axis, one pixel apart across the tube, are laid
