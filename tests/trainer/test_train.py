@@ -195,3 +195,27 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(slag_data: Path, tmp_path: P
     assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
     # Each step consumed one batch of 2 per process: 2 steps x 3 epochs, logged once by rank 0.
     assert len(_step_rows(tmp_path / "run")) == 6
+
+
+def test_init_from_starts_from_an_earlier_runs_network(slag_data: Path, tmp_path: Path) -> None:
+    from trainer.models import build_model
+    from trainer.train import _init_from_checkpoint
+
+    first = train(_config(slag_config(slag_data)), tmp_path / "first", progress=False)
+    raw = slag_config(slag_data)
+    raw["model"]["init_from"] = str(first.last_checkpoint)
+    second = train(_config(raw), tmp_path / "second", progress=False, stop_after_epochs=1)
+    assert second.global_step == 2  # a fresh schedule, not a resume
+    model = build_model("slag_mnv2_dlv3p_ema", num_classes=3, width_mult=0.5)
+    _init_from_checkpoint(model, first.last_checkpoint, "slag_mnv2_dlv3p_ema", announce=False)
+    saved = load_checkpoint(first.last_checkpoint)["model"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    with pytest.raises(ValueError, match="holds a 'slag_mnv2_dlv3p_ema' network"):
+        _init_from_checkpoint(model, first.last_checkpoint, "dlv3p_mnv2", announce=False)
+    wider = build_model("slag_mnv2_dlv3p_ema", num_classes=3)
+    with pytest.raises(ValueError, match="does not fit this network"):
+        _init_from_checkpoint(wider, first.last_checkpoint, "slag_mnv2_dlv3p_ema", announce=False)
+    raw["model"]["pretrained"] = "weights.pth"
+    with pytest.raises(ConfigError, match="exclude each other"):
+        _config(raw)
