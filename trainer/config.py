@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
+from edge.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
 from trainer.data.factory import DatasetConfig
 from trainer.losses import LossConfig
 

@@ -32,9 +32,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
+from edge.config_loader import from_mapping
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.config import TrainConfig
-from trainer.config_loader import from_mapping
 from trainer.curves import plot_curves
 from trainer.data.augment import AugmentConfig
 from trainer.data.factory import DatasetConfig, open_dataset

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.config_loader import from_mapping
 from trainer.config import load_config
-from trainer.config_loader import from_mapping
 from trainer.data.augment import AugmentConfig
 from trainer.models import REGISTRY
 

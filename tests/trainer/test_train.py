@@ -15,9 +15,9 @@ import cv2
 import pytest
 import torch
 
+from edge.config_loader import ConfigError, from_mapping
 from trainer.checkpoint import load_checkpoint
 from trainer.config import TrainConfig
-from trainer.config_loader import ConfigError, from_mapping
 from trainer.synth import write_dataset
 from trainer.train import train
 
@@ -174,7 +174,7 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(slag_data: Path, tmp_path: P
             f"""
             import json, os, torch
             from trainer.config import TrainConfig
-            from trainer.config_loader import from_mapping
+            from edge.config_loader import from_mapping
             from trainer.train import train
             config = from_mapping(TrainConfig, json.loads(open({str(config_path)!r}).read()))
             result = train(config, {str(tmp_path / "run")!r}, progress=False)

@@ -52,10 +52,10 @@ from edge.bundle.manifest import (
     file_entry,
     write_manifest,
 )
+from edge.config_loader import ConfigError, from_mapping
 from trainer import __version__
 from trainer.checkpoint import load_model
 from trainer.config import TrainConfig
-from trainer.config_loader import ConfigError, from_mapping
 from trainer.data.augment import normalize
 from trainer.data.factory import DatasetConfig, open_dataset
 from trainer.data.fingerprint import fingerprint_details

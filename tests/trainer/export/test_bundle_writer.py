@@ -16,9 +16,9 @@ import torch
 from edge.bundle.hashing import sha256_file
 from edge.bundle.loader import load_bundle
 from edge.bundle.manifest import FILE_NAMES, Manifest, read_manifest
+from edge.config_loader import from_mapping
 from trainer.checkpoint import save_checkpoint
 from trainer.config import TrainConfig
-from trainer.config_loader import from_mapping
 from trainer.data import DatasetConfig, open_dataset
 from trainer.export.bundle_writer import (
     PALETTE,

@@ -1,5 +1,7 @@
 """Turn nested mappings (parsed TOML) into frozen dataclasses, naming every bad key.
 
+Shared by the runtime config (contract 4) and the trainer's config; torch-free, so it lives in edge.
+
 A typo in a config file must stop the run before it starts, with the dotted
 key (``optim.lerning_rate``) and the keys that are accepted, never be ignored.
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
+from edge.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
 
 
 @dataclass(frozen=True)
