@@ -13,6 +13,12 @@ from edge import __version__
 
 EPILOG = """\
 examples:
+  steelsight-edge run --config /etc/steelsight/slagcam01.toml
+                                run the camera until SIGTERM (systemd) or Ctrl-C
+  steelsight-edge run --config camera.toml --max-frames 200 --save-overlay overlays/
+                                process 200 frames and write each with its mask blended in
+  steelsight-edge info --config camera.toml
+                                which backend this camera would use and why, the bundle, the device
   steelsight-edge info          what this camera can run: ONNX Runtime providers, TensorRT, pycuda, GPU
   steelsight-edge info --json   the same as JSON (for support tickets)
   steelsight-edge build-engine /opt/steelsight/bundles/slag --precision int8
@@ -72,6 +78,33 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Report which inference backends this machine can use (never imports torch).",
     )
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--config", type=Path, help="a camera config: also report its bundle and backend")
+
+    run = commands.add_parser(
+        "run",
+        help="run a camera: source -> preprocessing -> inference -> post stage",
+        description=(
+            "Run the camera described by a runtime config (TOML, contract 4: [camera] [model] [measure] "
+            "[mqtt] [outbox] [pipeline]). Unknown keys and bad values stop it before it starts, naming "
+            "the key. SIGTERM or Ctrl-C finishes the frames already queued and exits 0. Under systemd "
+            "(Type=notify) it reports READY, WATCHDOG and a STATUS line with fps. "
+            "Exit codes: 0 done, 1 the run failed, 2 bad config, bundle or source."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", type=Path, required=True, help="the camera's TOML config")
+    run.add_argument("--max-frames", type=int, help="stop after N frames (default: until the source ends)")
+    run.add_argument(
+        "--save-overlay", type=Path, metavar="DIR", help="write every frame with its mask blended in to DIR"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set camera.fps=5 (repeatable; TOML values)",
+    )
+    run.add_argument("--summary-json", type=Path, help="also write the run's summary as JSON to this file")
 
     build = commands.add_parser(
         "build-engine",
@@ -117,7 +150,19 @@ def main(argv: list[str] | None = None) -> int:
             args.workspace_mib,
             args.force,
         )
+    if args.command == "run":
+        from edge.run_command import run_command
+
+        return run_command(args.config, args.max_frames, args.save_overlay, args.set, args.summary_json)
     info = runtime_info()
+    if args.config is not None:
+        from edge.run_command import describe_camera
+
+        try:
+            info.update(describe_camera(args.config))
+        except ValueError as exc:
+            print(f"error: {exc}")
+            return 2
     if args.json:
         print(json.dumps(info, indent=2))
     else:

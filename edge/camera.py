@@ -1,0 +1,200 @@
+"""One camera's chain built from its runtime config: source -> preprocessing -> engine -> post.
+
+:func:`run_camera` is what ``steelsight-edge run --config camera.toml`` calls. It opens the
+source and checks the bundle before anything runs (a typo or a missing file stops it with a
+message naming the key or the path), installs SIGTERM/SIGINT handlers that drain the queues, and
+tells systemd when it is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from edge.bundle.loader import Bundle, load_bundle
+from edge.config import RuntimeConfig
+from edge.engines.base import Engine, EngineOutput
+from edge.engines.select import open_engine
+from edge.frame import Frame
+from edge.metrics import PipelineMetrics
+from edge.overlay import OverlayWriter
+from edge.pipeline import InferenceStep, Pipeline, PipelineSummary, PostHandler, Result, cpu_inference_step
+from edge.preprocess import PreprocessSpec
+from edge.sources import open_source
+from edge.systemd_notify import SystemdNotifier
+
+__all__ = ["make_step_factory", "overlay_handler", "preprocess_spec", "run_camera"]
+
+log = logging.getLogger(__name__)
+
+
+def preprocess_spec(config: RuntimeConfig, bundle: Bundle) -> PreprocessSpec:
+    """The preprocessing the bundle's manifest asks for, at the configured size and ROI."""
+    height, width = config.model.input_size or (bundle.manifest.input.height, bundle.manifest.input.width)
+    bundle.check_input_size(height, width, config.model.precision)
+    return PreprocessSpec.from_input_spec(
+        bundle.manifest.input, roi=config.camera.roi, dtype="float32", height=height, width=width
+    )
+
+
+def _cuda_step(engine: Engine, spec: PreprocessSpec, probabilities: bool) -> InferenceStep:
+    """The fused CUDA preprocessing writing straight into a TensorRT engine's input buffer."""
+    import time
+
+    from edge.preprocess.cuda import CudaPreprocessor
+
+    state: dict[str, CudaPreprocessor] = {}
+
+    def step(frame: Frame) -> EngineOutput:
+        height, width = frame.image.shape[:2]
+        pre = state.get("pre")
+        if pre is None or (pre.frame_height, pre.frame_width) != (height, width):
+            if pre is not None:
+                pre.close()
+            pre = state["pre"] = CudaPreprocessor(spec, height, width, stream=engine.stream)  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        pre(frame.image, engine.input_device_ptr())  # type: ignore[attr-defined]
+        middle = time.perf_counter()
+        output = engine.infer_from_device(1, probabilities=probabilities)  # type: ignore[attr-defined]
+        frame.timings["preprocess"] = middle - start  # enqueue time; the GPU work is in "infer"
+        frame.timings["infer"] = time.perf_counter() - middle
+        return output
+
+    return step
+
+
+def make_step_factory(
+    config: RuntimeConfig, bundle: Bundle, spec: PreprocessSpec, probabilities: bool = False
+) -> Callable[[], tuple[InferenceStep, Engine]]:
+    """A factory the engine thread calls: opens the backend and pairs it with its preprocessing.
+
+    TensorRT gets the fused CUDA kernel; ONNX Runtime gets the numpy/OpenCV path.
+    """
+
+    def factory() -> tuple[InferenceStep, Engine]:
+        engine, reason = open_engine(
+            bundle.dir,
+            config.model.precision,
+            config.model.backend,
+            device=config.model.device,
+            intra_threads=config.model.threads,
+            height=spec.height,
+            width=spec.width,
+        )
+        log.info("inference: %s (%s)", engine.description, reason)
+        if config.model.warmup:
+            engine.warmup(config.model.warmup)
+        if engine.backend == "tensorrt":
+            return _cuda_step(engine, spec, probabilities), engine
+        return cpu_inference_step(engine, spec, probabilities), engine
+
+    return factory
+
+
+def overlay_handler(folder: Path, class_names: Sequence[str], every: int = 1) -> PostHandler:
+    """A post handler writing each frame with its class map blended in (JPEG per frame)."""
+    writer = OverlayWriter(folder, every=every)
+
+    def write_overlay(result: Result) -> None:
+        frame = result.frame
+        classes = result.classes
+        counts = {name: int((classes == index).sum()) for index, name in enumerate(class_names) if index > 0}
+        quality = (
+            "quality ok" if frame.quality is None or frame.quality.ok else "; ".join(frame.quality.reasons)
+        )
+        lines = [
+            f"#{frame.seq}  {frame.timings.get('infer', 0) * 1000:.0f} ms  {quality}",
+            "  ".join(f"{name} {count} px" for name, count in counts.items()),
+        ]
+        writer.write(frame.seq, frame.image, classes, lines)
+
+    return write_overlay
+
+
+def run_camera(
+    config: RuntimeConfig,
+    *,
+    max_frames: int | None = None,
+    overlay_dir: Path | None = None,
+    post: Sequence[PostHandler] = (),
+    handle_signals: bool = True,
+    metrics: PipelineMetrics | None = None,
+) -> PipelineSummary:
+    """Run the camera described by ``config`` until its source ends, ``max_frames``, or a signal.
+
+    Parameters
+    ----------
+    config
+        The checked runtime config.
+    max_frames
+        Stop after this many frames (``None``: run until the source ends or SIGTERM/SIGINT).
+    overlay_dir
+        Write each frame with its mask blended in to this folder.
+    post
+        More post handlers (measurement, publishing), called after the overlay writer.
+    handle_signals
+        Install SIGTERM/SIGINT handlers that drain and stop (only from the main thread).
+
+    Raises
+    ------
+    edge.bundle.manifest.BundleError, edge.sources.SourceError, OSError
+        Before anything runs, for a bad bundle, source or overlay folder (the message names it).
+    """
+    bundle = load_bundle(config.model.bundle, precision=config.model.precision)
+    spec = preprocess_spec(config, bundle)
+    class_names = [c.name for c in bundle.manifest.classes]
+    handlers: list[PostHandler] = []
+    if overlay_dir is not None:
+        handlers.append(overlay_handler(Path(overlay_dir), class_names))
+    handlers.extend(post)
+    notifier = SystemdNotifier()
+    source = open_source(
+        config.camera.source, width=config.camera.width, height=config.camera.height, fps=config.camera.fps
+    )
+    policy = config.pipeline.drop_policy
+    pipeline = Pipeline(
+        source,
+        make_step_factory(config, bundle, spec),
+        spec,
+        post=handlers,
+        drop_oldest=None if policy == "auto" else policy == "drop-oldest",
+        capture_queue=config.pipeline.capture_queue,
+        post_queue=config.pipeline.post_queue,
+        rate_hz=config.pipeline.rate_hz,
+        quality=config.pipeline.quality,
+        max_frames=max_frames,
+        metrics=metrics,
+        notifier=notifier,
+        on_ready=lambda engine: notifier.ready(f"running {bundle.name} on {engine.backend}"),
+    )
+    log.info(
+        "camera %s: %s -> %s %s (%s) at %dx%d",
+        config.camera.id,
+        config.camera.source,
+        bundle.name,
+        bundle.manifest.version,
+        config.model.precision,
+        spec.height,
+        spec.width,
+    )
+    previous: dict[int, object] = {}
+    if handle_signals and threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("%s received: finishing the queued frames, then stopping", signal.Signals(signum).name)
+            notifier.stopping("draining queues")
+            pipeline.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_signal)
+    try:
+        summary = pipeline.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        notifier.close()
+    return summary

@@ -1,0 +1,273 @@
+"""The camera's runtime config (contract 4 of DESIGN.md): one TOML file per camera.
+
+Sections ``[camera]``, ``[model]``, ``[measure]``, ``[mqtt]``, ``[outbox]`` and ``[pipeline]``
+(with ``[pipeline.quality]`` for the image-quality gate). Unknown keys and bad values stop the
+runtime before it starts, with the dotted key and what was expected. Relative paths are resolved
+against the config file's folder, so a camera's files can travel together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.bundle.manifest import PRECISIONS
+from edge.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
+from edge.quality import QualityConfig
+
+__all__ = [
+    "BACKENDS",
+    "DROP_POLICIES",
+    "CameraSection",
+    "ConfigError",
+    "MeasureSection",
+    "ModelSection",
+    "MqttSection",
+    "OutboxSection",
+    "PipelineSection",
+    "RuntimeConfig",
+    "load_runtime_config",
+]
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+DEVICES = ("auto", "cpu", "cuda")
+DROP_POLICIES = ("auto", "drop-oldest", "block")
+TASKS = ("slag", "weld")
+MQTT_PROTOCOLS = ("5", "3.1.1")
+_CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _positive(name: str, value: float | int | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class CameraSection:
+    """Which camera this is and where its frames come from.
+
+    ``source`` is a URI: ``csi://0``, ``v4l2:///dev/video0`` (or ``/dev/video0``),
+    ``rtsp://host/stream``, ``file:///x.mp4``, ``dir:///frames/``, ``synthetic://slag``.
+    ``width``, ``height`` and ``fps`` ask the source for that size and rate (``None``: the
+    source's own). ``roi`` is ``[x, y, w, h]`` in frame pixels when there is no calibration file
+    (the calibration's ROI wins otherwise).
+    """
+
+    id: str
+    source: str
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    roi: tuple[int, int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not _CAMERA_ID.match(self.id):
+            raise ValueError(
+                f"id {self.id!r} must be 1-64 letters, digits, '_', '-' or '.', starting with a letter "
+                "or digit (it becomes part of MQTT topics and file names)"
+            )
+        if not self.source.strip():
+            raise ValueError("source must be a URI such as file:///x.mp4 or synthetic://slag")
+        for name in ("width", "height", "fps"):
+            _positive(name, getattr(self, name))
+        if self.roi is not None and (self.roi[2] <= 0 or self.roi[3] <= 0 or min(self.roi[:2]) < 0):
+            raise ValueError(f"roi must be [x, y, w, h] with x, y >= 0 and w, h > 0; got {list(self.roi)}")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The model bundle and how to run it.
+
+    ``precision`` picks the bundle's model file (``fp32``, ``fp16`` or ``int8``); ``backend``
+    ``auto`` uses TensorRT when it and a GPU are present, else ONNX Runtime; ``device`` is ONNX
+    Runtime's provider (``auto``: CUDA when available). ``threads`` caps ONNX Runtime's
+    intra-op threads (``None``: its default, all cores). ``input_size`` ``[height, width]``
+    overrides the manifest's size for graphs with a dynamic size.
+    """
+
+    bundle: Path
+    precision: str = "fp32"
+    backend: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    input_size: tuple[int, int] | None = None
+    warmup: int = 3
+
+    def __post_init__(self) -> None:
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("backend", self.backend, BACKENDS)
+        _choice("device", self.device, DEVICES)
+        _positive("threads", self.threads)
+        if self.input_size is not None and min(self.input_size) <= 0:
+            raise ValueError(f"input_size must be [height, width] > 0, got {list(self.input_size)}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be >= 0 inferences, got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class MeasureSection:
+    """What the camera measures: ``task`` ``slag`` or ``weld``, and its calibration file.
+
+    ``params`` holds the task's measurement parameters (see the measurement module).
+    """
+
+    task: str = "slag"
+    calibration: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _choice("task", self.task, TASKS)
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    """The broker and the topic prefix. ``enabled = false`` runs the camera without publishing."""
+
+    enabled: bool = True
+    host: str = "localhost"
+    port: int = 1883
+    protocol: str = "5"
+    topic_prefix: str = ""
+    client_id: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = 30
+
+    def __post_init__(self) -> None:
+        _choice("protocol", self.protocol, MQTT_PROTOCOLS)
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be 1-65535, got {self.port}")
+        if any(c in self.topic_prefix for c in "#+") or self.topic_prefix.startswith("/"):
+            raise ValueError(
+                f"topic_prefix {self.topic_prefix!r} must not contain '#' or '+' nor start with '/'; "
+                "e.g. plant1/meltshop/rh1/slagcam01"
+            )
+        _positive("keepalive_s", self.keepalive_s)
+
+
+@dataclass(frozen=True)
+class OutboxSection:
+    """The on-disk store-and-forward outbox: its file and caps (bytes, age in hours)."""
+
+    path: Path = Path("outbox.sqlite")
+    max_bytes: int = 512 * 1024 * 1024
+    max_age_h: float = 72.0
+
+    def __post_init__(self) -> None:
+        _positive("max_bytes", self.max_bytes)
+        _positive("max_age_h", self.max_age_h)
+
+
+@dataclass(frozen=True)
+class PipelineSection:
+    """Threads and queues between capture, inference and the post stage.
+
+    ``capture_queue`` and ``post_queue`` are the bounded queue lengths. ``drop_policy``
+    ``drop-oldest`` drops the oldest waiting frame when the engine is busy (counted), ``block``
+    makes capture wait; ``auto`` drops for live sources and blocks for files. ``rate_hz`` caps
+    how many frames per second are processed (``None``: as fast as they come). ``quality`` holds
+    the image-quality gate's thresholds.
+    """
+
+    capture_queue: int = 2
+    post_queue: int = 8
+    drop_policy: str = "auto"
+    rate_hz: float | None = None
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def __post_init__(self) -> None:
+        _choice("drop_policy", self.drop_policy, DROP_POLICIES)
+        if self.capture_queue < 1 or self.post_queue < 1:
+            raise ValueError(
+                f"capture_queue and post_queue must be >= 1, got {self.capture_queue}, {self.post_queue}"
+            )
+        _positive("rate_hz", self.rate_hz)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """One camera's runtime config (contract 4)."""
+
+    camera: CameraSection
+    model: ModelSection
+    measure: MeasureSection = field(default_factory=MeasureSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    outbox: OutboxSection = field(default_factory=OutboxSection)
+    pipeline: PipelineSection = field(default_factory=PipelineSection)
+    source_path: Path | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (paths as strings), e.g. for a status message."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, tuple | list):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        data = dataclasses.asdict(self)
+        data.pop("source_path")
+        return plain(data)
+
+
+_PATH_FIELDS = {
+    "model": ("bundle",),
+    "measure": ("calibration",),
+    "mqtt": ("password_file", "ca_file", "cert_file", "key_file"),
+    "outbox": ("path",),
+}
+
+
+def _resolve_paths(config: RuntimeConfig, base: Path) -> RuntimeConfig:
+    sections = {}
+    for section, names in _PATH_FIELDS.items():
+        current = getattr(config, section)
+        changes = {}
+        for name in names:
+            value = getattr(current, name)
+            if isinstance(value, Path) and not value.is_absolute():
+                changes[name] = base / value
+        sections[section] = dataclasses.replace(current, **changes) if changes else current
+    return dataclasses.replace(config, **sections)
+
+
+def load_runtime_config(path: str | Path, overrides: list[str] | None = None) -> RuntimeConfig:
+    """Read and check a camera's TOML config.
+
+    Parameters
+    ----------
+    path
+        The TOML file.
+    overrides
+        ``section.key=value`` items (TOML values) applied on top, e.g. ``["camera.fps=5"]``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the dotted key for a missing file, invalid TOML, an unknown key or
+        a bad value.
+    """
+    path = Path(path)
+    raw = apply_overrides(read_toml(path), list(overrides or []))
+    if "source_path" in raw:
+        raise ConfigError(f"{path}: unknown key source_path")
+    try:
+        config = from_mapping(RuntimeConfig, raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    config = _resolve_paths(config, path.resolve().parent)
+    return dataclasses.replace(config, source_path=path)
