@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +33,7 @@ import numpy as np
 
 from edge.bundle.loader import INPUT_NAME, OUTPUT_NAME, Bundle, load_bundle
 from edge.bundle.manifest import BundleError, PostprocessSpec
+from edge.cuda_resources import CudaResources, import_pycuda
 from edge.engines.base import EngineOutput, TensorSpec
 from edge.engines.onnxruntime_engine import check_batch, check_postprocess, classes_from_logits, softmax
 from edge.engines.select import TENSORRT_INSTALL_HINT, BackendUnavailableError
@@ -126,13 +126,10 @@ class TensorRTEngine:
         workspace_mib: int = 1024,
     ) -> None:
         self._closed = True
-        self._context_pushed = False
-        self._thread = threading.get_ident()
+        self._gpu: CudaResources | None = None
         self._trt_context: Any = None
         self._trt_engine: Any = None
         self._runtime: Any = None
-        self._device_buffers: list[Any] = []
-        self._host_buffers: list[np.ndarray] = []
         self._module: Any = None
         self._kernel: Any = None
         self.stream: Any = None
@@ -151,11 +148,10 @@ class TensorRTEngine:
         self.postprocess: PostprocessSpec = manifest.postprocess
         check_postprocess(self.postprocess, manifest.num_classes, str(bundle.dir / "manifest.json"))
 
-        primary.context.push()  # current on this thread from here on (popped in close)
-        self._context_pushed = True
+        self._gpu = CudaResources("TensorRT engine", cuda, primary)  # pushes the context (popped in close)
         self._closed = False
         try:
-            self._open(trt, cuda, bundle, precision, height, width, max_batch, stream, workspace_mib)
+            self._open(trt, self._gpu, bundle, precision, height, width, max_batch, stream, workspace_mib)
             self._load_kernel(primary)
         except BaseException:
             try:
@@ -177,7 +173,7 @@ class TensorRTEngine:
     def _open(
         self,
         trt: Any,
-        cuda: Any,
+        gpu: CudaResources,
         bundle: Bundle,
         precision: str,
         height: int | None,
@@ -241,16 +237,16 @@ class TensorRTEngine:
         self._num_classes = classes
         self._out_dtype = out_dtype
 
-        self._d_input = self._device_alloc(math.prod(max_shape) * in_dtype.itemsize)
-        self._d_logits = self._device_alloc(math.prod(out_shape) * out_dtype.itemsize)
-        self._d_classes = self._device_alloc(self.max_batch * self.height * self.width)
-        self._h_input = self._host_alloc(max_shape, in_dtype)
-        self._h_logits = self._host_alloc(out_shape, out_dtype)
-        self._h_classes = self._host_alloc((self.max_batch, self.height, self.width), np.dtype(np.uint8))
+        self._d_input = gpu.alloc(math.prod(max_shape) * in_dtype.itemsize)
+        self._d_logits = gpu.alloc(math.prod(out_shape) * out_dtype.itemsize)
+        self._d_classes = gpu.alloc(self.max_batch * self.height * self.width)
+        self._h_input = gpu.pinned(max_shape, in_dtype)
+        self._h_logits = gpu.pinned(out_shape, out_dtype)
+        self._h_classes = gpu.pinned((self.max_batch, self.height, self.width), np.dtype(np.uint8))
         for name, buffer in ((INPUT_NAME, self._d_input), (OUTPUT_NAME, self._d_logits)):
             if not self._trt_context.set_tensor_address(name, int(buffer)):
                 raise EngineBuildError(f"{self.engine_path}: TensorRT refused the device address of {name!r}")
-        self.stream = stream if stream is not None else cuda.Stream()
+        self.stream = stream if stream is not None else gpu.cuda.Stream()
 
         batch_dim = None if self._min_batch != self.max_batch else self.max_batch
         self.input_spec = TensorSpec(INPUT_NAME, (batch_dim, 3, self.height, self.width), in_dtype.name)
@@ -259,16 +255,6 @@ class TensorRTEngine:
         )
         self._expected = (batch_dim, 3, self.height, self.width)
         self._in_dtype = in_dtype
-
-    def _device_alloc(self, nbytes: int) -> Any:
-        buffer = self._cuda.mem_alloc(max(1, nbytes))
-        self._device_buffers.append(buffer)
-        return buffer
-
-    def _host_alloc(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        array: np.ndarray = self._cuda.pagelocked_empty(shape, dtype)
-        self._host_buffers.append(array)
-        return array
 
     def _load_kernel(self, primary: Any) -> None:
         """Compile the post-processing kernel; without nvcc, fall back to post-processing on the host."""
@@ -366,33 +352,20 @@ class TensorRTEngine:
 
         Must be called on the engine's thread. Calling it again does nothing.
         """
-        if self._closed and not self._context_pushed:
+        gpu = self._gpu
+        if gpu is None or (self._closed and not gpu.context_pushed):
             return
-        if threading.get_ident() != self._thread:
-            raise RuntimeError(self._wrong_thread())
-        try:
-            if self.stream is not None:
-                self.stream.synchronize()
-        finally:
-            self._closed = True
-            self._kernel = None
-            self._module = None
-            self._trt_context = None  # the context before its engine, the engine before its runtime
-            self._trt_engine = None
-            self._runtime = None
-            for buffer in self._device_buffers:
-                buffer.free()
-            self._device_buffers.clear()
-            for array in self._host_buffers:
-                base = array.base
-                if base is not None and hasattr(base, "free"):
-                    base.free()
-            self._host_buffers.clear()
-            self.stream = None
-            if self._context_pushed:
-                self._context_pushed = False
-                self._cuda.Context.pop()
-            log.debug("closed the TensorRT engine")
+        gpu.release(self.stream, self._drop)
+
+    def _drop(self) -> None:
+        """Let go of the kernel and the TensorRT objects (before :meth:`close` frees the buffers)."""
+        self._closed = True
+        self._kernel = None
+        self._module = None
+        self._trt_context = None  # the context before its engine, the engine before its runtime
+        self._trt_engine = None
+        self._runtime = None
+        self.stream = None
 
     @property
     def closed(self) -> bool:
@@ -409,17 +382,10 @@ class TensorRTEngine:
 
     # ------------------------------------------------------------------ internals
 
-    def _wrong_thread(self) -> str:
-        return (
-            f"this TensorRT engine was created on thread {self._thread} and its CUDA work must stay there "
-            f"(called from thread {threading.get_ident()}); use the engine only from the inference thread"
-        )
-
     def _check_usable(self) -> None:
-        if self._closed:
+        if self._closed or self._gpu is None:
             raise RuntimeError("the TensorRT engine is closed")
-        if threading.get_ident() != self._thread:
-            raise RuntimeError(self._wrong_thread())
+        self._gpu.check_thread()
 
     def _upload(self, batch: np.ndarray) -> int:
         self._check_usable()
@@ -480,19 +446,7 @@ def _import_gpu_stack() -> tuple[Any, Any, Any]:
             f"the TensorRT backend needs the 'tensorrt' package, which cannot be imported ({exc}); "
             f"{TENSORRT_INSTALL_HINT}"
         ) from exc
-    try:
-        import pycuda.driver as cuda
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"the TensorRT backend needs pycuda, which cannot be imported ({exc}); {TENSORRT_INSTALL_HINT}"
-        ) from exc
-    try:
-        import pycuda.autoprimaryctx as primary
-    except Exception as exc:  # pycuda raises its own errors when there is no driver or GPU
-        raise BackendUnavailableError(
-            f"pycuda could not open the CUDA device ({exc}); check the NVIDIA driver and that a GPU is "
-            "visible"
-        ) from exc
+    cuda, primary = import_pycuda(BackendUnavailableError, "the TensorRT backend", TENSORRT_INSTALL_HINT)
     return trt, cuda, primary
 
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from importlib import resources
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from edge.cuda_resources import CudaResources, import_pycuda
 from edge.preprocess.cpu import UndistortMaps
 from edge.preprocess.spec import PreprocessSpec, check_frame
 from edge.preprocess.tables import resize_tables
@@ -48,6 +48,7 @@ KERNEL_ARG_TYPES = "PiiPPPPPiiffffffi"
 """pycuda ``prepare`` types: src, src_w, src_h, xtab, ytab, map_x, map_y, dst, out_w, out_h, mean x3,
 std x3, swap_rb."""
 BLOCK = (32, 8, 1)
+_PYCUDA_HINT = "install it with `pip install 'steelsight[jetson]'` or preprocess on the CPU"
 
 
 class GpuPreprocessError(RuntimeError):
@@ -96,10 +97,7 @@ class CudaPreprocessor:
         undistort: UndistortMaps | None = None,
     ) -> None:
         self._closed = True
-        self._context_pushed = False
-        self._thread = threading.get_ident()
-        self._allocations: list[Any] = []
-        self._pinned: list[np.ndarray] = []
+        self._gpu: CudaResources | None = None
         self._module: Any = None
         self._kernel: Any = None
         self.stream: Any = None
@@ -127,13 +125,12 @@ class CudaPreprocessor:
             )
         self._undistort = undistort is not None
 
-        cuda, primary = _import_pycuda()
+        cuda, primary = import_pycuda(GpuPreprocessError, "the CUDA preprocessing", _PYCUDA_HINT)
         self._cuda = cuda
-        primary.context.push()  # current on this thread from here on (popped in close)
-        self._context_pushed = True
+        self._gpu = CudaResources("CUDA preprocessor", cuda, primary)  # pushes the context (popped in close)
         self._closed = False
         try:
-            self._setup(cuda, stream, undistort)
+            self._setup(self._gpu, stream, undistort)
         except BaseException:
             self.close()
             raise
@@ -149,7 +146,7 @@ class CudaPreprocessor:
             primary.device.name(),
         )
 
-    def _setup(self, cuda: Any, stream: Any, undistort: UndistortMaps | None) -> None:
+    def _setup(self, gpu: CudaResources, stream: Any, undistort: UndistortMaps | None) -> None:
         spec = self.spec
         options = [f"-DSS_OUT_HALF={int(spec.dtype == 'float16')}", f"-DSS_UNDISTORT={int(self._undistort)}"]
         try:
@@ -164,23 +161,23 @@ class CudaPreprocessor:
                 "runtime's user (on a Jetson: /usr/local/cuda/bin) or preprocess on the CPU"
             ) from exc
         self._kernel = kernel
-        self.stream = stream if stream is not None else cuda.Stream()
+        self.stream = stream if stream is not None else gpu.cuda.Stream()
 
         height, width = self.frame_size
-        self.staging: np.ndarray = self._pinned_array((height, width, 3), np.dtype(np.uint8))
+        self.staging: np.ndarray = gpu.pinned((height, width, 3), np.dtype(np.uint8))
         """The page-locked host copy of the frame (see :meth:`staging_buffer`)."""
-        self._d_frame = self._alloc(height * width * 3)
+        self._d_frame = gpu.alloc(height * width * 3)
         xtab, ytab = resize_tables(self.roi, spec.height, spec.width, spec.resize)
-        self._d_xtab = self._upload_table(xtab)
-        self._d_ytab = self._upload_table(ytab)
-        self._d_map_x = self._upload_table(undistort.map_x) if undistort is not None else None
-        self._d_map_y = self._upload_table(undistort.map_y) if undistort is not None else None
+        self._d_xtab = gpu.upload(xtab)
+        self._d_ytab = gpu.upload(ytab)
+        self._d_map_x = gpu.upload(undistort.map_x) if undistort is not None else None
+        self._d_map_y = gpu.upload(undistort.map_y) if undistort is not None else None
         self._out_dtype = np.dtype(spec.dtype)
         self._out_nbytes = 3 * spec.height * spec.width * self._out_dtype.itemsize
-        self._d_out = self._alloc(self._out_nbytes)
-        self._h_out = self._pinned_array(spec.shape, self._out_dtype)
+        self._d_out = gpu.alloc(self._out_nbytes)
+        self._h_out = gpu.pinned(spec.shape, self._out_dtype)
         self._last_dest = int(self._d_out)
-        self._uploaded = cuda.Event()
+        self._uploaded = gpu.cuda.Event()
         self._grid = (math.ceil(spec.width / BLOCK[0]), math.ceil(spec.height / BLOCK[1]))
         self._args_tail = (
             spec.width,
@@ -283,30 +280,17 @@ class CudaPreprocessor:
 
         Must be called on the creating thread. Calling it again does nothing.
         """
-        if self._closed and not self._context_pushed:
+        gpu = self._gpu
+        if gpu is None or (self._closed and not gpu.context_pushed):
             return
-        if threading.get_ident() != self._thread:
-            raise RuntimeError(self._wrong_thread())
-        try:
-            if self.stream is not None:
-                self.stream.synchronize()
-        finally:
-            self._closed = True
-            self._kernel = None
-            self._module = None
-            for allocation in self._allocations:
-                allocation.free()
-            self._allocations.clear()
-            for array in self._pinned:
-                base = array.base
-                if base is not None and hasattr(base, "free"):
-                    base.free()
-            self._pinned.clear()
-            self.stream = None
-            if self._context_pushed:
-                self._context_pushed = False
-                self._cuda.Context.pop()
-            log.debug("closed the CUDA preprocessor")
+        gpu.release(self.stream, self._drop)
+
+    def _drop(self) -> None:
+        """Let go of the kernel, its module and the stream (before :meth:`close` frees the buffers)."""
+        self._closed = True
+        self._kernel = None
+        self._module = None
+        self.stream = None
 
     @property
     def closed(self) -> bool:
@@ -323,49 +307,7 @@ class CudaPreprocessor:
 
     # ------------------------------------------------------------------ internals
 
-    def _alloc(self, nbytes: int) -> Any:
-        allocation = self._cuda.mem_alloc(max(1, int(nbytes)))
-        self._allocations.append(allocation)
-        return allocation
-
-    def _pinned_array(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        array: np.ndarray = self._cuda.pagelocked_empty(shape, dtype)
-        self._pinned.append(array)
-        return array
-
-    def _upload_table(self, table: np.ndarray) -> Any:
-        array = np.ascontiguousarray(table)
-        allocation = self._alloc(array.nbytes)
-        self._cuda.memcpy_htod(allocation, array)
-        return allocation
-
-    def _wrong_thread(self) -> str:
-        return (
-            f"this CUDA preprocessor was created on thread {self._thread} and its CUDA work must stay there "
-            f"(called from thread {threading.get_ident()}); use it only from the inference thread"
-        )
-
     def _check_usable(self) -> None:
-        if self._closed:
+        if self._closed or self._gpu is None:
             raise RuntimeError("the CUDA preprocessor is closed")
-        if threading.get_ident() != self._thread:
-            raise RuntimeError(self._wrong_thread())
-
-
-def _import_pycuda() -> tuple[Any, Any]:
-    """Import ``pycuda.driver`` and ``pycuda.autoprimaryctx`` (which opens the GPU's primary context)."""
-    try:
-        import pycuda.driver as cuda
-    except ImportError as exc:
-        raise GpuPreprocessError(
-            f"the CUDA preprocessing needs pycuda, which cannot be imported ({exc}); install it with "
-            "`pip install 'steelsight[jetson]'` or preprocess on the CPU"
-        ) from exc
-    try:
-        import pycuda.autoprimaryctx as primary
-    except Exception as exc:  # pycuda raises its own errors when there is no driver or GPU
-        raise GpuPreprocessError(
-            f"pycuda could not open the CUDA device ({exc}); check the NVIDIA driver and that a GPU is "
-            "visible"
-        ) from exc
-    return cuda, primary
+        self._gpu.check_thread()

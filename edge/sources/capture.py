@@ -93,16 +93,14 @@ class CaptureSource(ImageSource):
         if self._first is not None:
             image, self._first = self._first, None
             return Picture(image)
-        ok, image = self._capture.read()
-        ts_ms = utc_ms()
-        if not ok or image is None:
+        image, ts_ms = self._read()
+        if image is None:
             if not self._loop:
                 return None
             self._capture.release()
             self._capture = self._connect()
-            ok, image = self._capture.read()
-            ts_ms = utc_ms()
-            if not ok or image is None:
+            image, ts_ms = self._read()
+            if image is None:
                 log.warning("%s: no frame after starting over; ending", self.uri)
                 return None
         try:
@@ -112,6 +110,11 @@ class CaptureSource(ImageSource):
         if not self._size_checked:
             self._report_size(image)
         return Picture(image, ts_ms=ts_ms)
+
+    def _read(self) -> tuple[np.ndarray | None, int]:
+        """The next frame as the capture decodes it (``None`` when it has none) and when it was read."""
+        ok, image = self._capture.read()
+        return (image if ok else None), utc_ms()
 
     def _report_size(self, image: np.ndarray) -> None:
         """Warn once when a device delivers another size than asked."""

@@ -17,17 +17,28 @@ __device__ __forceinline__ float as_float(float value) { return value; }
 
 __device__ __forceinline__ float as_float(__half value) { return __half2float(value); }
 
-template <typename T>
-__device__ void argmax_classes(const T* __restrict__ logits, unsigned char* __restrict__ classes, int n,
-                               int c, int hw)
+// Calls per_pixel(pixel, image, offset) for every pixel of the batch: a grid-stride loop over the
+// n * hw pixels, where pixel = image * hw + offset. The kernels pass a lambda and read the logits
+// through a __restrict__ pointer declared inside it (a captured copy loses __restrict__, and with it
+// the read-only cached loads).
+template <typename PerPixel>
+__device__ __forceinline__ void for_each_pixel(int n, int hw, PerPixel per_pixel)
 {
     const long long total = static_cast<long long>(n) * hw;
     const long long stride = static_cast<long long>(blockDim.x) * gridDim.x;
     for (long long pixel = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; pixel < total;
          pixel += stride) {
         const long long image = pixel / hw;
-        const long long offset = pixel - image * hw;
-        const T* column = logits + image * c * hw + offset;
+        per_pixel(pixel, image, pixel - image * hw);
+    }
+}
+
+template <typename T>
+__device__ void argmax_classes(const T* __restrict__ logits, unsigned char* __restrict__ classes, int n,
+                               int c, int hw)
+{
+    for_each_pixel(n, hw, [=](long long pixel, long long image, long long offset) {
+        const T* __restrict__ column = logits + image * c * hw + offset;
         float best = as_float(column[0]);
         int best_class = 0;
         for (int k = 1; k < c; ++k) {
@@ -38,25 +49,20 @@ __device__ void argmax_classes(const T* __restrict__ logits, unsigned char* __re
             }
         }
         classes[pixel] = static_cast<unsigned char>(best_class);
-    }
+    });
 }
 
 template <typename T>
 __device__ void threshold_classes(const T* __restrict__ logits, unsigned char* __restrict__ classes, int n,
                                   int hw, float threshold)
 {
-    const long long total = static_cast<long long>(n) * hw;
-    const long long stride = static_cast<long long>(blockDim.x) * gridDim.x;
-    for (long long pixel = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; pixel < total;
-         pixel += stride) {
-        const long long image = pixel / hw;
-        const long long offset = pixel - image * hw;
-        const T* column = logits + image * 2 * hw + offset;
+    for_each_pixel(n, hw, [=](long long pixel, long long image, long long offset) {
+        const T* __restrict__ column = logits + image * 2 * hw + offset;
         const float background = as_float(column[0]);
         const float foreground = as_float(column[hw]);
         const float p1 = 1.0f / (1.0f + expf(background - foreground));
         classes[pixel] = p1 >= threshold ? 1 : 0;
-    }
+    });
 }
 
 }  // namespace steelsight
