@@ -20,6 +20,7 @@ from edge.config import RuntimeConfig
 from edge.engines.base import Engine, EngineOutput
 from edge.engines.select import open_engine
 from edge.frame import Frame
+from edge.measure_stage import MeasurementStage
 from edge.metrics import PipelineMetrics
 from edge.overlay import OverlayWriter
 from edge.pipeline import InferenceStep, Pipeline, PipelineSummary, PostHandler, Result, cpu_inference_step
@@ -27,7 +28,14 @@ from edge.preprocess import PreprocessSpec
 from edge.sources import open_source
 from edge.systemd_notify import SystemdNotifier
 
-__all__ = ["make_step_factory", "overlay_handler", "preprocess_spec", "run_camera"]
+__all__ = [
+    "make_step_factory",
+    "measurement_stage",
+    "measurement_text",
+    "overlay_handler",
+    "preprocess_spec",
+    "run_camera",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,21 @@ def _cuda_step(engine: Engine, spec: PreprocessSpec, probabilities: bool) -> Inf
     return step
 
 
+def measurement_stage(
+    config: RuntimeConfig, bundle: Bundle, metrics: PipelineMetrics | None = None
+) -> MeasurementStage | None:
+    """The measurement post handler, or ``None`` (logged) when no scale is configured."""
+    section = config.measure
+    if section.calibration is None and section.mm_per_px is None and not section.scale_from_truth:
+        log.warning(
+            "camera %s has no scale (measure.calibration, measure.mm_per_px or measure.scale_from_truth): "
+            "masks only, no measurements",
+            config.camera.id,
+        )
+        return None
+    return MeasurementStage(section, bundle.manifest, metrics)
+
+
 def make_step_factory(
     config: RuntimeConfig, bundle: Bundle, spec: PreprocessSpec, probabilities: bool = False
 ) -> Callable[[], tuple[InferenceStep, Engine]]:
@@ -103,16 +126,37 @@ def overlay_handler(folder: Path, class_names: Sequence[str], every: int = 1) ->
         frame = result.frame
         classes = result.classes
         counts = {name: int((classes == index).sum()) for index, name in enumerate(class_names) if index > 0}
-        quality = (
-            "quality ok" if frame.quality is None or frame.quality.ok else "; ".join(frame.quality.reasons)
-        )
+        verdict = frame.quality
+        quality = "image ok" if verdict is None or verdict.ok else "; ".join(verdict.reasons)
         lines = [
             f"#{frame.seq}  {frame.timings.get('infer', 0) * 1000:.0f} ms  {quality}",
             "  ".join(f"{name} {count} px" for name, count in counts.items()),
         ]
+        text = measurement_text(result)
+        if text:
+            lines.append(text)
         writer.write(frame.seq, frame.image, classes, lines)
 
     return write_overlay
+
+
+def measurement_text(result: Result) -> str:
+    """One line describing the result's measurement (empty without one)."""
+    m = result.measurement
+    if m is None:
+        return ""
+    q = m.quality
+    why = f" ({q.reason})" if q.reason else ""
+    if hasattr(m, "thickness_mm"):
+        value = "no thickness" if m.thickness_mm != m.thickness_mm else f"slag {m.thickness_mm:.1f} mm"
+        truth = result.frame.truth or {}
+        true = f" (true {truth['thickness_mm']:.1f})" if "thickness_mm" in truth else ""
+        return f"{value}{true}  {q.code}{why}"
+    if m.found:
+        return (
+            f"weld {m.area_mm2:.1f} mm2, width {m.width_mm:.2f} mm, depth {m.depth_mm:.2f} mm  {q.code}{why}"
+        )
+    return f"no weld  {q.code}{why}"
 
 
 def run_camera(
@@ -147,7 +191,11 @@ def run_camera(
     bundle = load_bundle(config.model.bundle, precision=config.model.precision)
     spec = preprocess_spec(config, bundle)
     class_names = [c.name for c in bundle.manifest.classes]
+    metrics = metrics or PipelineMetrics()
     handlers: list[PostHandler] = []
+    stage = measurement_stage(config, bundle, metrics)
+    if stage is not None:
+        handlers.append(stage)
     if overlay_dir is not None:
         handlers.append(overlay_handler(Path(overlay_dir), class_names))
     handlers.extend(post)
@@ -158,7 +206,9 @@ def run_camera(
     policy = config.pipeline.drop_policy
     pipeline = Pipeline(
         source,
-        make_step_factory(config, bundle, spec),
+        make_step_factory(
+            config, bundle, spec, probabilities=stage is not None and stage.wants_probabilities
+        ),
         spec,
         post=handlers,
         drop_oldest=None if policy == "auto" else policy == "drop-oldest",
@@ -191,6 +241,13 @@ def run_camera(
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, on_signal)
+        if stage is not None:
+
+            def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+                # Not from the handler itself: file I/O and logging belong on a normal thread.
+                threading.Thread(target=stage.reload_calibration, name="reload-calibration").start()
+
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
         summary = pipeline.run()
     finally:

@@ -16,6 +16,9 @@ from typing import Any
 
 from edge.bundle.manifest import PRECISIONS
 from edge.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
+from edge.measure.dip_cycle import DipCycleConfig
+from edge.measure.slag import SlagMeasureConfig
+from edge.measure.weld import WeldMeasureConfig
 from edge.quality import QualityConfig
 
 __all__ = [
@@ -114,17 +117,41 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class MeasureSection:
-    """What the camera measures: ``task`` ``slag`` or ``weld``, and its calibration file.
+    """What the camera measures and with which scale.
 
-    ``params`` holds the task's measurement parameters (see the measurement module).
+    ``task`` is ``slag`` or ``weld`` (it must match the bundle's). The scale comes from
+    ``calibration`` (the camera's calibration file, contract 2), or else from a fixed
+    ``mm_per_px`` (with ``axis_angle_deg`` and ``tube_diameter_mm`` for slag), or, for
+    ``synthetic://`` sources only, from each rendered scene's own truth (``scale_from_truth``).
+    ``confidence`` asks the engine for probabilities so slag measurements carry a confidence;
+    ``refine`` runs the weld matting refinement when the bundle's manifest defines it, each
+    frame's solve bounded by ``matting_max_seconds``. The ``[measure.slag]``,
+    ``[measure.dip_cycle]`` and ``[measure.weld]`` tables hold the measurement parameters.
     """
 
     task: str = "slag"
     calibration: Path | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    mm_per_px: float | None = None
+    axis_angle_deg: float | None = None
+    tube_diameter_mm: float | None = None
+    scale_from_truth: bool = False
+    confidence: bool = False
+    refine: bool = True
+    matting_max_seconds: float | None = 2.0
+    slag: SlagMeasureConfig = field(default_factory=SlagMeasureConfig)
+    dip_cycle: DipCycleConfig = field(default_factory=DipCycleConfig)
+    weld: WeldMeasureConfig = field(default_factory=WeldMeasureConfig)
 
     def __post_init__(self) -> None:
         _choice("task", self.task, TASKS)
+        for name in ("mm_per_px", "tube_diameter_mm", "matting_max_seconds"):
+            _positive(name, getattr(self, name))
+        if self.axis_angle_deg is not None and not -90.0 <= self.axis_angle_deg <= 90.0:
+            raise ValueError(f"axis_angle_deg must be within -90..90 degrees, got {self.axis_angle_deg}")
+        if self.calibration is not None and self.mm_per_px is not None:
+            raise ValueError(
+                "calibration and mm_per_px exclude each other: the calibration file holds the scale; keep one"
+            )
 
 
 @dataclass(frozen=True)

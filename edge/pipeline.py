@@ -68,11 +68,19 @@ class Result:
         The engine's output at network resolution (``classes[0]`` is ``H x W``).
     spec
         The preprocessing that produced the network input (ROI and size), to map results back.
+    measurement, cycle, weld_mask, matting
+        Filled by the measurement stage for the handlers after it: the frame's slag or weld
+        measurement, a completed dip-cycle measurement, the (refined) weld mask in frame
+        coordinates and the matting result.
     """
 
     frame: Frame
     output: EngineOutput
     spec: PreprocessSpec
+    measurement: Any = None
+    cycle: Any = None
+    weld_mask: np.ndarray | None = field(default=None, repr=False)
+    matting: Any = None
     _classes: np.ndarray | None = field(default=None, repr=False)
 
     @property

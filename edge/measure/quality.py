@@ -25,6 +25,11 @@ class QualityCode(str, Enum):
         """The Sparkplug B / OPC UA quality code: 192 GOOD, 64 UNCERTAIN, 0 BAD."""
         return _SPARKPLUG[self]
 
+    def __str__(self) -> str:  # "GOOD", not "QualityCode.GOOD", in messages and f-strings
+        return self.value
+
+    __format__ = str.__format__
+
 
 _SPARKPLUG = {QualityCode.GOOD: 192, QualityCode.UNCERTAIN: 64, QualityCode.BAD: 0}
 

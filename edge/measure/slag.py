@@ -317,7 +317,7 @@ def _to_plane(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return plane
 
 
-def _not_measured(
+def not_measured(
     quality: MeasureQuality,
     *,
     tube_in_view: bool = False,
@@ -444,12 +444,12 @@ def measure_slag(
     invalid = _invalid_ids(classes)
     if invalid:
         shown = ", ".join(str(value) for value in invalid[:5]) + (", ..." if len(invalid) > 5 else "")
-        return _not_measured(
+        return not_measured(
             MeasureQuality.bad(f"class ids out of range: {shown} (expected 0, 1, 2, 255)"),
             tube_in_view=in_view,
         )
     if probs is not None and bool(np.isnan(probs).any()):
-        return _not_measured(MeasureQuality.bad("probabilities contain NaN"), tube_in_view=in_view)
+        return not_measured(MeasureQuality.bad("probabilities contain NaN"), tube_in_view=in_view)
     codes = classes if classes.dtype == np.uint8 else classes.astype(np.uint8)
 
     quality = MeasureQuality.good()
@@ -464,7 +464,7 @@ def measure_slag(
 
     estimate = estimate_tube_axis(codes, min_area_px=math.ceil(min_area), prior_angle_deg=axis_angle_deg)
     if estimate is None and not in_view:
-        return _not_measured(MeasureQuality.worst(quality, MeasureQuality.bad("no tube in view")))
+        return not_measured(MeasureQuality.worst(quality, MeasureQuality.bad("no tube in view")))
     estimated = estimate.angle_deg if estimate is not None else _NAN
 
     if axis_angle_deg is not None:
@@ -483,7 +483,7 @@ def measure_slag(
                 ),
             )
     elif estimate is None:
-        return _not_measured(
+        return not_measured(
             MeasureQuality.worst(quality, MeasureQuality.bad("tube axis could not be estimated")),
             tube_in_view=True,
         )
@@ -514,7 +514,7 @@ def measure_slag(
         reason = "no slag band found" + (
             f" (slag on {lines} lines, need {config.min_lines})" if lines else ""
         )
-        return _not_measured(
+        return not_measured(
             MeasureQuality.worst(quality, MeasureQuality.bad(reason)),
             tube_in_view=True,
             axis_angle_deg=angle,
@@ -538,7 +538,7 @@ def measure_slag(
             thickness, length_px = thickness[finite], length_px[finite]
             starts, ends = starts[finite], ends[finite]
         if thickness.size < config.min_lines:
-            return _not_measured(
+            return not_measured(
                 MeasureQuality.worst(
                     quality, MeasureQuality.bad("homography maps the slag band to infinity")
                 ),

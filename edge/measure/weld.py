@@ -316,7 +316,8 @@ def _apply(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
 # Measurement
 
 
-def _bad(regions: int = 0, reason: str = NO_WELD) -> WeldMeasurement:
+def not_measured(reason: str = NO_WELD, regions: int = 0) -> WeldMeasurement:
+    """A BAD measurement without geometry (no weld, or the frame could not be measured)."""
     nan = math.nan
     return WeldMeasurement(nan, nan, nan, 0, None, None, None, (), regions, MeasureQuality.bad(reason))
 
@@ -429,7 +430,7 @@ def measure_weld(
     if kept.size == 0:
         reason = NO_WELD if count <= 1 else f"{NO_WELD} (only specks below {config.min_region_px} px)"
         log.debug("measure_weld: %s", reason)
-        return _bad(0, reason)
+        return not_measured(reason)
     regions = int(kept.size)
     label = int(kept[np.argmax(areas[kept])]) + 1
     x0, y0, bw, bh, area_px = (int(v) for v in stats[label, :5])
