@@ -17,6 +17,8 @@ examples:
                                 run the camera until SIGTERM (systemd) or Ctrl-C
   steelsight-edge run --config camera.toml --max-frames 200 --save-overlay overlays/
                                 process 200 frames and write each with its mask blended in
+  steelsight-edge measure --task slag --mask mask.png --mm-per-px 3.2
+                                measure one mask offline (see measure --help)
   steelsight-edge info --config camera.toml
                                 which backend this camera would use and why, the bundle, the device
   steelsight-edge info          what this camera can run: ONNX Runtime providers, TensorRT, pycuda, GPU
@@ -106,6 +108,39 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--summary-json", type=Path, help="also write the run's summary as JSON to this file")
 
+    measure = commands.add_parser(
+        "measure",
+        help="measure one mask or image offline (slag thickness or weld geometry)",
+        description=(
+            "Measure one frame offline, as the camera would: a mask PNG of class ids (slag: 0 background, "
+            "1 tube, 2 slag; weld: 0/1 or 0/255), or an image segmented by a model bundle on ONNX Runtime "
+            "(weld images are refined by matting when the bundle defines it). The scale comes from the "
+            "camera's calibration file or from --mm-per-px (with --axis-deg for slag; without it the axis "
+            "is estimated from the tube). --json prints exactly one JSON object with the MQTT payload's "
+            "field names. Exit codes: 0 measured (see its quality), 2 bad input."
+        ),
+        epilog=(
+            "examples:\n"
+            "  steelsight-edge measure --task slag --mask frame_mask.png --mm-per-px 3.2 --axis-deg -4\n"
+            "  steelsight-edge measure --task slag --image frame.png --bundle bundles/slag "
+            "--calibration slagcam01.json --json\n"
+            "  steelsight-edge measure --task weld --image section.png --bundle bundles/weld --mm-per-px 0.05"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    measure.add_argument("--task", choices=["slag", "weld"], required=True, help="what to measure")
+    measure.add_argument("--mask", type=Path, help="a mask PNG of class ids")
+    measure.add_argument("--image", type=Path, help="an image to segment with --bundle")
+    measure.add_argument("--bundle", type=Path, help="the model bundle folder for --image")
+    measure.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32", help="(fp32)")
+    measure.add_argument("--calibration", type=Path, help="the camera's calibration file (JSON)")
+    measure.add_argument("--mm-per-px", type=float, help="a fixed scale instead of a calibration file")
+    measure.add_argument("--axis-deg", type=float, help="slag: the tube axis angle (default: estimated)")
+    measure.add_argument(
+        "--tube-diameter-mm", type=float, help="slag: the tube's outer diameter (scale check)"
+    )
+    measure.add_argument("--json", action="store_true", help="print one JSON object")
+
     build = commands.add_parser(
         "build-engine",
         help="build (or reuse) the TensorRT engine of a model bundle on this GPU",
@@ -149,6 +184,21 @@ def main(argv: list[str] | None = None) -> int:
             args.max_batch,
             args.workspace_mib,
             args.force,
+        )
+    if args.command == "measure":
+        from edge.measure_command import measure_command
+
+        return measure_command(
+            args.task,
+            args.mask,
+            args.image,
+            args.bundle,
+            args.calibration,
+            args.mm_per_px,
+            args.axis_deg,
+            args.tube_diameter_mm,
+            args.precision,
+            args.json,
         )
     if args.command == "run":
         from edge.run_command import run_command
