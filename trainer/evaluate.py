@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from edge.measure.slag_thickness import slag_thickness
+from edge.measure import measure_slag
 from trainer.data.augment import normalize
 from trainer.data.sample import SegmentationDataset
 from trainer.distributed import DistributedContext
@@ -161,7 +161,11 @@ class EvaluationReport:
             t = self.thickness
             lines.append(
                 f"slag thickness: MAE {t['mae_mm']:.2f} mm ({t['mae_percent']:.2f} % of true), "
-                f"max error {t['max_abs_error_mm']:.2f} mm, measured on {t['measured']}/{t['scenes']} scenes"
+                f"p95 error {t['p95_abs_error_mm']:.2f} mm ({t['p95_percent']:.2f} %), "
+                f"bias {t['bias_mm']:+.2f} mm, max error {t['max_abs_error_mm']:.2f} mm, "
+                f"measured on {t['measured']}/{t['scenes']} scenes "
+                f"(quality GOOD {t['quality']['GOOD']}, UNCERTAIN {t['quality']['UNCERTAIN']}, "
+                f"BAD {t['quality']['BAD']})"
             )
         if self.aprf:
             lines.append(
@@ -188,7 +192,8 @@ def _slag_truth(dataset: SegmentationDataset) -> dict[str, dict[str, float]]:
         row["stem"]: {
             "thickness_mm": float(row["thickness_mm"]),
             "axis_angle_deg": float(row["axis_angle_deg"]),
-            "mm_per_px": float(row["mm_per_px"]),
+            "homography": json.loads(row["homography_image_to_plane"]),
+            "tube_diameter_mm": float(row["tube_diameter_mm"]),
         }
         for row in rows
     }
@@ -238,14 +243,22 @@ def evaluate(
                 curve = part if curve is None else curve.merge(part)
             if sample.name in truth:
                 t = truth[sample.name]
-                measured = slag_thickness(pred, t["axis_angle_deg"], t["mm_per_px"])
+                # The camera's own measurement, with the scene's exact calibration.
+                measured = measure_slag(
+                    pred,
+                    homography=np.asarray(t["homography"]),
+                    axis_angle_deg=t["axis_angle_deg"],
+                    tube_diameter_mm=t["tube_diameter_mm"],
+                )
                 thickness_rows.append(
                     {
                         "stem": sample.name,
                         "true_mm": t["thickness_mm"],
-                        "measured_mm": measured.median_mm if measured.found else None,
+                        "measured_mm": None if math.isnan(measured.thickness_mm) else measured.thickness_mm,
                         "lines": measured.lines,
                         "coverage": measured.coverage,
+                        "quality": str(measured.quality.code),
+                        "quality_reason": measured.quality.reason,
                     }
                 )
         bar.update(len(batch))
@@ -287,6 +300,9 @@ def _thickness_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mae_percent": float(100 * percent.mean()) if measured else math.nan,
         "bias_mm": float(errors.mean()) if measured else math.nan,
         "max_abs_error_mm": float(np.abs(errors).max()) if measured else math.nan,
+        "p95_abs_error_mm": float(np.percentile(np.abs(errors), 95)) if measured else math.nan,
+        "p95_percent": float(100 * np.percentile(percent, 95)) if measured else math.nan,
+        "quality": {code: sum(r["quality"] == code for r in rows) for code in ("GOOD", "UNCERTAIN", "BAD")},
     }
 
 
