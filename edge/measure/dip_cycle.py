@@ -24,8 +24,7 @@ import logging
 import math
 import numbers
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,15 +72,6 @@ class DipCycleConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not isinstance(self.emit_updates, bool):
             raise ValueError(f"emit_updates must be true or false, got {self.emit_updates!r}")
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> DipCycleConfig:
-        """Build the config from a parameter table; an unknown key is a ValueError naming it."""
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown dip-cycle parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(params))
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -91,7 +90,7 @@ _INVALID_LUT[list(VALID_CLASSES)] = 0
 
 @dataclass(frozen=True)
 class SlagMeasureConfig:
-    """Parameters of :func:`measure_slag` (the runtime config's ``[measure.params]`` table).
+    """Parameters of :func:`measure_slag` (the runtime config's ``[measure.slag]`` table).
 
     Attributes
     ----------
@@ -176,15 +175,6 @@ class SlagMeasureConfig:
             raise ValueError(
                 f"image_gate_quality must be 'UNCERTAIN' or 'BAD', got {self.image_gate_quality!r}"
             )
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> SlagMeasureConfig:
-        """Build the config from a ``[measure.params]`` table; an unknown key is a ValueError naming it."""
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown slag measure parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(params))
 
 
 @dataclass(frozen=True)

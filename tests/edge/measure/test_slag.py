@@ -337,7 +337,15 @@ def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
         SlagMeasureConfig(**kwargs)
 
 
-def test_config_from_params() -> None:
-    assert SlagMeasureConfig.from_params({"min_coverage": 0.4}).min_coverage == 0.4
-    with pytest.raises(ValueError, match="min_coverag'"):
-        SlagMeasureConfig.from_params({"min_coverag": 0.4})
+def test_config_tables_in_the_runtime_config_name_bad_keys() -> None:
+    from edge.config import MeasureSection
+    from edge.config_loader import ConfigError, from_mapping
+
+    section = from_mapping(
+        MeasureSection, {"slag": {"min_coverage": 0.4}, "dip_cycle": {"k_frames": 3}}, "measure"
+    )
+    assert section.slag.min_coverage == 0.4 and section.dip_cycle.k_frames == 3
+    with pytest.raises(ConfigError, match=r"unknown key measure\.slag\.min_coverag;"):
+        from_mapping(MeasureSection, {"slag": {"min_coverag": 0.4}}, "measure")
+    with pytest.raises(ConfigError, match=r"unknown key measure\.dip_cycle\.k_frame;"):
+        from_mapping(MeasureSection, {"dip_cycle": {"k_frame": 3}}, "measure")
