@@ -104,6 +104,9 @@ class SlagMeasureConfig:
         Smallest fraction of the tube width (at the band) that must carry slag for GOOD.
     axis_tolerance_deg
         Largest difference between the calibrated and the estimated axis angle for GOOD.
+    max_axis_deviation_deg
+        Beyond this difference the estimate is not a tube's axis (a broken mask, not a tilted
+        tube): the band is measured along the calibrated axis and the result is UNCERTAIN.
     scale_check_tolerance
         Largest relative difference between the measured tube width and the known diameter.
     min_tube_fraction
@@ -130,6 +133,7 @@ class SlagMeasureConfig:
     max_gap_px: float = 2.0
     min_coverage: float = 0.6
     axis_tolerance_deg: float = 2.0
+    max_axis_deviation_deg: float = 20.0
     scale_check_tolerance: float = 0.1
     min_tube_fraction: float = 0.002
     max_multi_run_fraction: float = 0.2
@@ -148,6 +152,7 @@ class SlagMeasureConfig:
         for name in (
             "max_gap_px",
             "axis_tolerance_deg",
+            "max_axis_deviation_deg",
             "scale_check_tolerance",
             "min_spread_px",
             "max_relative_spread",
@@ -462,6 +467,15 @@ def measure_slag(
         if estimate is None:
             quality = MeasureQuality.worst(
                 quality, MeasureQuality.uncertain("tube sides not found: axis not checked")
+            )
+        elif _angle_difference(estimate.angle_deg, axis_angle_deg) > config.max_axis_deviation_deg:
+            # No plausible tube (tilts are a few degrees): the estimate is the mask's fault.
+            quality = MeasureQuality.worst(
+                quality,
+                MeasureQuality.uncertain(
+                    f"tube shape implausible: its axis would be at {estimate.angle_deg:.1f} deg, "
+                    f"calibration {axis_angle_deg:.1f} deg; measured along the calibration"
+                ),
             )
         elif _angle_difference(estimate.angle_deg, axis_angle_deg) > config.axis_tolerance_deg:
             angle, source = estimate.angle_deg, "estimated"

@@ -349,3 +349,14 @@ def test_config_tables_in_the_runtime_config_name_bad_keys() -> None:
         from_mapping(MeasureSection, {"slag": {"min_coverag": 0.4}}, "measure")
     with pytest.raises(ConfigError, match=r"unknown key measure\.dip_cycle\.k_frame;"):
         from_mapping(MeasureSection, {"dip_cycle": {"k_frame": 3}}, "measure")
+
+
+def test_an_implausible_tube_axis_falls_back_to_the_calibration() -> None:
+    # A blob much wider than tall: its "axis" would be horizontal, but a snorkel is near vertical.
+    mask = np.zeros((256, 256), np.uint8)
+    mask[100:160, 20:236] = 1
+    mask[120:130, 20:236] = 2
+    result = measure_slag(mask, mm_per_px=2.0, axis_angle_deg=0.0)
+    assert result.axis_source == "calibration"
+    assert "tube shape implausible" in result.quality.reason
+    assert result.thickness_mm == pytest.approx(20.0, abs=2.0)
