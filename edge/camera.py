@@ -25,6 +25,8 @@ from edge.metrics import PipelineMetrics
 from edge.overlay import OverlayWriter
 from edge.pipeline import InferenceStep, Pipeline, PipelineSummary, PostHandler, Result, cpu_inference_step
 from edge.preprocess import PreprocessSpec
+from edge.publish.payloads import ModelInfo
+from edge.publish.publisher import make_publisher
 from edge.sources import open_source
 from edge.systemd_notify import SystemdNotifier
 
@@ -179,7 +181,8 @@ def run_camera(
     overlay_dir
         Write each frame with its mask blended in to this folder.
     post
-        More post handlers (measurement, publishing), called after the overlay writer.
+        More post handlers, called after the measurement, the MQTT publisher (unless
+        ``mqtt.enabled`` is false) and the overlay writer.
     handle_signals
         Install SIGTERM/SIGINT handlers that drain and stop (only from the main thread).
 
@@ -196,6 +199,13 @@ def run_camera(
     stage = measurement_stage(config, bundle, metrics)
     if stage is not None:
         handlers.append(stage)
+    publisher = make_publisher(
+        config, model=ModelInfo(bundle.manifest.name, bundle.manifest.version), metrics=metrics
+    )
+    if publisher is not None:
+        handlers.append(publisher)
+        if stage is not None:
+            publisher.set_reload_calibration(stage.reload_calibration)
     if overlay_dir is not None:
         handlers.append(overlay_handler(Path(overlay_dir), class_names))
     handlers.extend(post)
@@ -249,8 +259,12 @@ def run_camera(
 
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
+        if publisher is not None:
+            publisher.start()
         summary = pipeline.run()
     finally:
+        if publisher is not None:
+            publisher.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         notifier.close()

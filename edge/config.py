@@ -17,6 +17,7 @@ from typing import Any
 from edge.bundle.manifest import PRECISIONS
 from edge.config_loader import ConfigError, apply_overrides, from_mapping, read_toml
 from edge.measure.dip_cycle import DipCycleConfig
+from edge.measure.mask_encoding import MASK_ENCODINGS
 from edge.measure.slag import SlagMeasureConfig
 from edge.measure.weld import WeldMeasureConfig
 from edge.quality import QualityConfig
@@ -40,6 +41,8 @@ DEVICES = ("auto", "cpu", "cuda")
 DROP_POLICIES = ("auto", "drop-oldest", "block")
 TASKS = ("slag", "weld")
 MQTT_PROTOCOLS = ("5", "3.1.1")
+OUTBOX_SYNCHRONOUS = ("full", "normal")
+MQTT_ORDERS = ("in-order", "live-first")
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -156,7 +159,36 @@ class MeasureSection:
 
 @dataclass(frozen=True)
 class MqttSection:
-    """The broker and the topic prefix. ``enabled = false`` runs the camera without publishing."""
+    """The broker, the topic prefix and how results are published (contract 3).
+
+    Connection
+        ``enabled = false`` runs the camera without publishing. ``host``, ``port``, ``protocol``
+        (``"5"``, or ``"3.1.1"`` for old brokers), ``keepalive_s``. ``client_id`` defaults to the
+        camera id. ``username`` with ``password_file`` (a file holding only the password; it is
+        read at start and never logged). ``ca_file`` turns TLS on (the broker's CA); ``cert_file``
+        and ``key_file`` add a client certificate. A missing file stops the runtime at start,
+        naming it. ``clean_start = false`` with ``session_expiry_s`` keeps the camera's broker
+        session (its command subscription) across reconnects (MQTT 5; with 3.1.1
+        ``clean_start`` is the clean-session flag). Reconnects wait ``reconnect_min_s``, doubling
+        up to ``reconnect_max_s``.
+    Topics
+        ``topic_prefix`` (ISA-95 style, e.g. ``plant1/meltshop/rh1/slagcam01``; empty: the
+        camera id).
+    Delivery
+        ``inflight`` caps the QoS 1 messages sent and not yet acknowledged by the broker.
+        ``order`` ``"in-order"`` sends the stored history first, then live values (what Ignition
+        needs when history is written to tags); ``"live-first"`` sends new values to the live
+        topics at once and replays the rows stored before the last (re)connect to
+        ``<prefix>/backfill/<subtopic>`` at most ``backfill_rate_hz`` messages per second.
+        ``thickness_rate_hz`` caps the per-frame ``slag/thickness`` messages (``None``: every
+        processed frame). ``metrics_interval_s`` is the period of the ``metrics`` topic.
+    Payloads
+        ``mask_encoding`` of weld masks: ``"coco_rle"`` or ``"png_1bit"``. A weld payload larger
+        than ``max_payload_bytes`` carries a reference instead of the mask: the full-resolution
+        frame and mask are saved in ``image_dir`` (path and sha256 in the payload);
+        ``save_weld_images = true`` saves and references the frame of every weld result.
+        ``snapshot_dir`` receives the frame and overlay saved by the ``snapshot`` command.
+    """
 
     enabled: bool = True
     host: str = "localhost"
@@ -170,9 +202,25 @@ class MqttSection:
     cert_file: Path | None = None
     key_file: Path | None = None
     keepalive_s: int = 30
+    clean_start: bool = False
+    session_expiry_s: int = 3600
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    inflight: int = 20
+    order: str = "in-order"
+    backfill_rate_hz: float = 50.0
+    thickness_rate_hz: float | None = None
+    metrics_interval_s: float = 10.0
+    mask_encoding: str = "coco_rle"
+    max_payload_bytes: int = 256 * 1024
+    image_dir: Path = Path("images")
+    save_weld_images: bool = False
+    snapshot_dir: Path = Path("snapshots")
 
     def __post_init__(self) -> None:
         _choice("protocol", self.protocol, MQTT_PROTOCOLS)
+        _choice("order", self.order, MQTT_ORDERS)
+        _choice("mask_encoding", self.mask_encoding, MASK_ENCODINGS)
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be 1-65535, got {self.port}")
         if any(c in self.topic_prefix for c in "#+") or self.topic_prefix.startswith("/"):
@@ -180,20 +228,50 @@ class MqttSection:
                 f"topic_prefix {self.topic_prefix!r} must not contain '#' or '+' nor start with '/'; "
                 "e.g. plant1/meltshop/rh1/slagcam01"
             )
-        _positive("keepalive_s", self.keepalive_s)
+        if self.topic_prefix.endswith("/"):
+            raise ValueError(f"topic_prefix {self.topic_prefix!r} must not end with '/'")
+        if self.client_id is not None and not self.client_id:
+            raise ValueError("client_id must not be empty (leave it out to use the camera id)")
+        for name in ("keepalive_s", "reconnect_min_s", "backfill_rate_hz", "thickness_rate_hz"):
+            _positive(name, getattr(self, name))
+        _positive("metrics_interval_s", self.metrics_interval_s)
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError(
+                f"reconnect_max_s ({self.reconnect_max_s}) must be >= "
+                f"reconnect_min_s ({self.reconnect_min_s})"
+            )
+        if not 0 <= self.session_expiry_s <= 0xFFFFFFFF:
+            raise ValueError(f"session_expiry_s must be 0..4294967295 seconds, got {self.session_expiry_s}")
+        if not 1 <= self.inflight <= 65535:
+            raise ValueError(f"inflight must be 1..65535 messages, got {self.inflight}")
+        if self.max_payload_bytes < 1024:
+            raise ValueError(f"max_payload_bytes must be >= 1024, got {self.max_payload_bytes}")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (the client certificate and its key)")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("cert_file needs ca_file (a client certificate is only sent over TLS)")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs username")
 
 
 @dataclass(frozen=True)
 class OutboxSection:
-    """The on-disk store-and-forward outbox: its file and caps (bytes, age in hours)."""
+    """The on-disk store-and-forward outbox: its file and caps (bytes, age in hours).
+
+    ``synchronous`` is SQLite's fsync setting: ``full`` (every stored message survives a power
+    cut) or ``normal`` (survives a killed process; the last messages before a power cut may be
+    lost, for storage where an fsync per message is too slow).
+    """
 
     path: Path = Path("outbox.sqlite")
     max_bytes: int = 512 * 1024 * 1024
     max_age_h: float = 72.0
+    synchronous: str = "full"
 
     def __post_init__(self) -> None:
         _positive("max_bytes", self.max_bytes)
         _positive("max_age_h", self.max_age_h)
+        _choice("synchronous", self.synchronous, OUTBOX_SYNCHRONOUS)
 
 
 @dataclass(frozen=True)
@@ -254,7 +332,7 @@ class RuntimeConfig:
 _PATH_FIELDS = {
     "model": ("bundle",),
     "measure": ("calibration",),
-    "mqtt": ("password_file", "ca_file", "cert_file", "key_file"),
+    "mqtt": ("password_file", "ca_file", "cert_file", "key_file", "image_dir", "snapshot_dir"),
     "outbox": ("path",),
 }
 

@@ -1,0 +1,1 @@
+"""Tests of edge.publish: the outbox, MQTT payloads and the sender."""
