@@ -188,6 +188,14 @@ class MqttSection:
         frame and mask are saved in ``image_dir`` (path and sha256 in the payload);
         ``save_weld_images = true`` saves and references the frame of every weld result.
         ``snapshot_dir`` receives the frame and overlay saved by the ``snapshot`` command.
+    Sparkplug B
+        ``mode = "sparkplug"`` publishes the results as Eclipse Sparkplug B 3.0 instead of the JSON
+        topics (:mod:`edge.publish.sparkplug`): the camera is the edge node
+        ``sparkplug_edge_node_id`` (default: the camera id) in the group ``sparkplug_group_id``
+        (required in this mode), its measurements the device ``sparkplug_device_id`` (default: the
+        camera id). With ``sparkplug_primary_host_id`` set, data goes out only while that host's
+        ``spBv1.0/STATE/<id>`` says it is online; the outbox keeps everything meanwhile. The ids
+        must not contain ``+``, ``/`` or ``#``. The JSON command topics stay available.
     """
 
     enabled: bool = True
@@ -216,9 +224,31 @@ class MqttSection:
     image_dir: Path = Path("images")
     save_weld_images: bool = False
     snapshot_dir: Path = Path("snapshots")
+    mode: str = "json"
+    sparkplug_group_id: str | None = None
+    sparkplug_edge_node_id: str | None = None
+    sparkplug_device_id: str | None = None
+    sparkplug_primary_host_id: str | None = None
 
     def __post_init__(self) -> None:
         _choice("protocol", self.protocol, MQTT_PROTOCOLS)
+        _choice("mode", self.mode, ("json", "sparkplug"))
+        for name in (
+            "sparkplug_group_id",
+            "sparkplug_edge_node_id",
+            "sparkplug_device_id",
+            "sparkplug_primary_host_id",
+        ):
+            value = getattr(self, name)
+            if value is not None and (not value or any(c in value for c in "+/#\x00")):
+                raise ValueError(
+                    f"{name} {value!r} must be a non-empty Sparkplug id without '+', '/', '#' (or NUL)"
+                )
+        if self.mode == "sparkplug" and self.sparkplug_group_id is None:
+            raise ValueError(
+                'mode = "sparkplug" needs sparkplug_group_id (the Sparkplug group of this edge node, '
+                'e.g. "meltshop")'
+            )
         _choice("order", self.order, MQTT_ORDERS)
         _choice("mask_encoding", self.mask_encoding, MASK_ENCODINGS)
         if not 0 < self.port < 65536:

@@ -30,6 +30,11 @@ Status (``<prefix>/status``, retained, QoS 1)
 Metrics (``<prefix>/metrics``, QoS 0)
     Every ``metrics_interval_s`` through the outbox: the pipeline's figures, the publisher's
     counters, outbox depth and evictions, temperatures.
+Sparkplug B (``mode = "sparkplug"``)
+    The outbox stores the same JSON rows; :class:`~edge.publish.sparkplug.SparkplugSession`
+    encodes each as NDATA/DDATA when the sender publishes it, and takes the place of the status
+    (NBIRTH/DBIRTH on connect and rebirth, the NDEATH will with bdSeq, status changes as NDATA).
+    The JSON commands stay on ``<prefix>/cmd/...``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import cv2
 import numpy as np
 
 from edge.config import MqttSection
+from edge.config_loader import ConfigError
 from edge.frame import utc_ms
 from edge.metrics import PipelineMetrics
 from edge.publish import payloads
@@ -60,6 +66,7 @@ from edge.publish.topics import SUBTOPICS, Topics
 if TYPE_CHECKING:
     from edge.config import RuntimeConfig
     from edge.pipeline import Result
+    from edge.publish.sparkplug import SparkplugSession
 
 __all__ = ["Publisher", "RetryingOutbox", "SnapshotFiles", "make_publisher"]
 
@@ -218,20 +225,31 @@ class Publisher:
             metrics,
         )
 
+        self.sparkplug: SparkplugSession | None = None
+        if section.mode == "sparkplug":
+            try:
+                from edge.publish.sparkplug import SparkplugSession
+            except ImportError as exc:
+                raise ConfigError(f"mqtt.mode: {exc}") from None
+            self.sparkplug = SparkplugSession.for_publisher(self)
+        spb = self.sparkplug
+        on_message = self.commands.on_message
         self.client = MqttClient(
-            section,
+            section if spb is None else spb.client_section(section),
             client_id=section.client_id or device,
             on_connect=self.sender.on_connect,
             on_disconnect=self.sender.on_disconnect,
             on_publish=self.sender.on_publish,
-            on_message=self.commands.on_message,
-            subscriptions=(self.topics.cmd_filter,),
+            on_message=on_message if spb is None else spb.message_handler(on_message),
+            subscriptions=(self.topics.cmd_filter, *(() if spb is None else spb.subscriptions)),
             metrics=metrics,
         )
         self.sender.attach(self.client)
         self.sender.on_connected = self._on_connected
         self.sender.on_tick = self._tick
         self.sender.on_outbox_error = self._sender_outbox_error
+        if spb is not None:
+            spb.attach(self.client, self.sender)  # NDEATH will per CONNECT, rows encoded at send time
 
     @classmethod
     def from_config(
@@ -310,10 +328,11 @@ class Publisher:
         if self._started:
             return
         self._started = True
-        will = self._status_message(online=False, reason="connection lost", ts_ms=self.started_ms)
-        self.client.set_will(
-            Will(self.topics.status, will, qos=1, retain=True, properties=self._props("status"))
-        )
+        if self.sparkplug is None:  # (Sparkplug: the NDEATH will is set before every CONNECT)
+            will = self._status_message(online=False, reason="connection lost", ts_ms=self.started_ms)
+            self.client.set_will(
+                Will(self.topics.status, will, qos=1, retain=True, properties=self._props("status"))
+            )
         self.commands.start()
         self.sender.start()
         self.client.start()
@@ -333,11 +352,14 @@ class Publisher:
             self.commands.stop(timeout=2.0)
             self.sender.stop(drain_s=drain_s if self.client.connected else 0.0)
             if self.client.connected:
-                data = self._status_message(online=False, reason="clean shutdown")
-                ticket = self.client.publish(
-                    self.topics.status, data, qos=1, retain=True, properties=self._props("status")
-                )
-                if ticket.info is not None:
+                if self.sparkplug is not None:
+                    ticket = self.sparkplug.publish_death()
+                else:
+                    data = self._status_message(online=False, reason="clean shutdown")
+                    ticket = self.client.publish(
+                        self.topics.status, data, qos=1, retain=True, properties=self._props("status")
+                    )
+                if ticket is not None and ticket.info is not None:
                     try:
                         ticket.info.wait_for_publish(offline_timeout_s)
                     except (RuntimeError, ValueError) as exc:
@@ -460,6 +482,8 @@ class Publisher:
             return None
         with self._lock:
             self._stored += 1
+        if self.sparkplug is not None:
+            self.sparkplug.observe(payload)  # the births carry the newest values
         if self._put_failing is not None:
             with self._lock:
                 self._put_failing = None
@@ -741,7 +765,13 @@ class Publisher:
         return self._reserve(self.topics.status, payload, kind="status", retain=True)
 
     def publish_status(self, reason: str) -> None:
-        """Publish the birth/status now (retained, QoS 1; called on the sender thread)."""
+        """Publish the birth/status now (retained, QoS 1; called on the sender thread).
+
+        Sparkplug: the births (``birth``, ``rebirth``), or an NDATA of the changed status values.
+        """
+        if self.sparkplug is not None:
+            self.sparkplug.on_status(reason)
+            return
         data = self._status_message(online=True, reason=reason)
         self.client.publish(self.topics.status, data, qos=1, retain=True, properties=self._props("status"))
         log.info("status published (%s)", reason)
@@ -752,6 +782,8 @@ class Publisher:
         self.publish_status("birth")
 
     def _tick(self) -> None:
+        if self.sparkplug is not None:
+            self.sparkplug.service()  # births due after a connect, a rebirth request or STATE online
         with self._lock:
             reason = self._status_reason
             if reason is not None and self.client.connected:

@@ -30,6 +30,12 @@ Order
     their own topics at once, oldest of them first; rows at or below it are history and go to
     ``<prefix>/backfill/<subtopic>`` (same payload, same seq) at most ``backfill_rate_hz`` per
     second, only when no live row waits.
+Encoding (Sparkplug B mode)
+    With :attr:`Sender.encode` set, each row is turned into the message to publish just before it
+    goes out (so a per-message counter such as Sparkplug's ``seq`` follows the send order), or
+    dropped (deleted unsent), or held back (the pass stops); :attr:`Sender.gate` closed stops all
+    rows. paho drops QoS 0 messages that were not written when a connection ends, without an
+    ``on_publish``: such rows are taken out of flight at the next connect and sent again.
 Errors
     A failing outbox (disk full, read-only) never ends the thread: the error is logged (the first
     and then every 30 s), counted (``outbox_errors``), reported through ``on_outbox_error``, and
@@ -53,7 +59,7 @@ from edge.publish.client import MqttClient
 from edge.publish.outbox import Outbox, OutboxError, OutboxRow
 from edge.publish.topics import Topics
 
-__all__ = ["InFlight", "Sender", "SenderStats"]
+__all__ = ["Encoded", "InFlight", "Sender", "SenderStats"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,19 @@ class InFlight:
     kind: str
     topic: str
     sent: float
+    qos: int = 1
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What :attr:`Sender.encode` makes of a row: the message to publish, or ``drop`` (nothing to
+    send: the row is deleted unsent)."""
+
+    topic: str = ""
+    payload: bytes = b""
+    qos: int = 0
+    retain: bool = False
+    drop: bool = False
 
 
 @dataclass
@@ -145,6 +164,13 @@ class Sender:
         """Called on the sender thread on every loop pass (periodic work: status, metrics)."""
         self.on_outbox_error: Callable[[OutboxError | None], None] | None = None
         """Called with the error when the outbox fails, and with ``None`` when it works again."""
+        self.encode: Callable[[OutboxRow, bool], Encoded | None] | None = None
+        """``encode(row, backfill)`` on the sender thread just before a row is published: the
+        message to send instead of the stored one, ``Encoded(drop=True)``, or ``None`` to hold the
+        row and stop the pass (Sparkplug B mode)."""
+        self.gate: Callable[[], bool] | None = None
+        """Rows are published only while this returns ``True`` (Sparkplug B: births sent, primary
+        host online); checked on every pass."""
         self.read_lock = threading.Lock()
         """Held while rows are read: a caller that puts and deletes a row under it (a seq
         reservation) is never seen half done."""
@@ -304,7 +330,8 @@ class Sender:
             self._new_connection()
         if self.on_tick is not None and not stopping:
             self.on_tick()
-        sent, wait_s = self._fill() if connected else (0, _IDLE_WAIT_S)
+        open_ = connected and (self.gate is None or self.gate())
+        sent, wait_s = self._fill() if open_ else (0, _IDLE_WAIT_S)
         if stopping:
             now = time.monotonic()
             if now >= deadline or not connected:
@@ -372,6 +399,10 @@ class Sender:
     def _new_connection(self) -> None:
         self.stats.connections += 1
         self._parked.clear()  # the broker may accept them now
+        with self._cond:  # QoS 0 rows paho did not write before the connection ended: send again
+            lost = [mid for mid, entry in self._inflight.items() if entry.qos == 0]
+            for mid in lost:
+                del self._inflight[mid]
         if self.order == "live-first":
             with self.read_lock:
                 newest = self.outbox.pending(1, newest_first=True)
@@ -428,18 +459,30 @@ class Sender:
         assert client is not None
         sent = 0
         for row in rows:
-            topic = row.topic
-            if backfill:
+            message = Encoded(row.topic, row.payload, row.qos, row.retain)
+            properties: dict[str, str] | None = row.properties
+            if self.encode is not None:
+                encoded = self.encode(row, backfill)
+                if encoded is None:
+                    break  # held back (the gate closed meanwhile)
+                if encoded.drop:
+                    self._to_delete.add(row.id)
+                    continue
+                message, properties = encoded, None
+            elif backfill:
                 with contextlib.suppress(ValueError):
-                    topic = self.topics.backfill(row.topic)
+                    message = Encoded(self.topics.backfill(row.topic), row.payload, row.qos, row.retain)
+            topic = message.topic
             ticket = client.publish(
-                topic, row.payload, qos=row.qos, retain=row.retain, properties=row.properties
+                topic, message.payload, qos=message.qos, retain=message.retain, properties=properties
             )
             if not ticket.queued or ticket.mid is None:
                 log.debug("paho did not take seq %d (rc %d); retried", row.seq, ticket.rc)
                 break
             with self._cond:
-                self._inflight[ticket.mid] = InFlight(row.id, row.seq, row.kind, topic, time.monotonic())
+                self._inflight[ticket.mid] = InFlight(
+                    row.id, row.seq, row.kind, topic, time.monotonic(), message.qos
+                )
             sent += 1
         if sent:
             self.stats.published += sent

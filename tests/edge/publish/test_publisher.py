@@ -255,13 +255,13 @@ def test_live_first_sends_live_values_first_and_history_to_backfill_at_a_capped_
 ) -> None:
     port = free_port()
     publisher = make_publisher(section(port, order="live-first", backfill_rate_hz=20.0))
-    publisher.start()
-    for i in range(30):  # history: stored while the broker is down
+    for i in range(30):  # history: stored before the camera could reach a broker
         publisher(slag_result(i))
     make_broker(port=port).start()
     sub = Collector(port, (THICKNESS, f"{PREFIX}/backfill/#"))
     try:
-        sub.wait_subscribed()
+        sub.wait_subscribed()  # before the publisher connects, so no backfill message can pass unseen
+        publisher.start()
         assert publisher.client.wait_connected(10)
         for i in range(30, 35):
             publisher(slag_result(i))
