@@ -248,7 +248,7 @@ run install -d -m 0750 -o root -g "$SERVICE_USER" "$ETC"
 CONFIG=""
 if [ -n "$CAMERA" ]; then
     CONFIG="$ETC/$CAMERA.toml"
-    EXAMPLE="$SOURCE_DIR/deploy/camera.example.toml"
+    EXAMPLE="$SOURCE_DIR/examples/slagcam01.toml"
     if [ -e "$CONFIG" ]; then
         info "$CONFIG exists: kept"
     elif [ -f "$EXAMPLE" ]; then
