@@ -75,6 +75,8 @@ __all__ = [
     "json_schema",
     "load_calibration",
     "save_calibration",
+    "valid_camera_id",
+    "write_json_atomic",
 ]
 
 SCHEMA = "steelsight.calibration/1"
@@ -142,6 +144,11 @@ _STEPS = {
 }
 
 Matrix3 = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+
+
+def valid_camera_id(text: str) -> bool:
+    """Whether ``text`` is a valid ``camera_id`` (1-64 letters, digits, ``_ - .``, starting alphanumeric)."""
+    return isinstance(text, str) and _CAMERA_ID.match(text) is not None
 
 
 class CalibrationError(ValueError):
@@ -1076,6 +1083,23 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Write a JSON object to ``path`` atomically (temporary file, fsync, rename), creating the folder.
+
+    Used for the files that accompany a calibration (pending intrinsics, verification summaries),
+    so that they too are never seen half-written. No backup is kept.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8"))
+    return path
 
 
 def save_calibration(cal: Calibration, path: str | os.PathLike[str], keep_backup: bool = True) -> Path:
