@@ -11,9 +11,11 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from calibration import __version__
@@ -62,6 +64,7 @@ from calibration.views import list_view_files, load_views, read_image, to_gray
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+_HELP_WIDTH = 100
 
 _DESCRIPTION = (
     "Calibrate a SteelSight camera in the field: intrinsics from checkerboard views, the pixel-to-mm "
@@ -72,8 +75,7 @@ _DESCRIPTION = (
 )
 _EPILOG = """\
 examples, the steps in order (CAL.json is the camera's calibration file):
-  steelsight-calibrate intrinsics --images views/ --pattern 9x6 --square-mm 25 --out CAL.json \
-      --camera-id slagcam01
+  steelsight-calibrate intrinsics --images views/ --pattern 9x6 --square-mm 25 --out CAL.json
   steelsight-calibrate scale --out CAL.json --board plane_board.png --pattern 9x6 --square-mm 25
   steelsight-calibrate roi --cal CAL.json --points "120,40;520,40;540,460;100,460" --axis-deg 2.5
   steelsight-calibrate verify --cal CAL.json --image ruler.png --points "102,88,530,95" --known-mm 400
@@ -85,9 +87,54 @@ practise on generated images first:
 exit codes: 0 done / PASS, 1 FAIL verdict, 2 bad input (the message says what to fix).
 """
 
+_EPILOG_INTRINSICS = """\
+examples:
+  steelsight-calibrate intrinsics --images views/ --pattern 9x6 --square-mm 25 --out slagcam01.json
+  steelsight-calibrate intrinsics --camera v4l2:///dev/video0 --count 15 --pattern 9x6 --square-mm 25 \\
+      --out slagcam01.json --save-dir views/
+  steelsight-calibrate intrinsics --images views/ --charuco 7x5 --square-mm 30 --marker-mm 22 \\
+      --out weldcam02.json
+take the views with the board at different angles (up to about 45 degrees) and positions,
+reaching every corner of the image, sharp and evenly lit.
+"""
+_EPILOG_SCALE = """\
+examples:
+  steelsight-calibrate scale --out CAL.json --board plane_board.png --pattern 9x6 --square-mm 25
+  steelsight-calibrate scale --out CAL.json --image ref.png --points "102,88,530,95=400;110,300,520,310=400"
+  steelsight-calibrate scale --out CAL.json --image ref.png \\
+      --points "100,50=0,0;540,60=800,0;530,420=800,600;90,410=0,600"
+  steelsight-calibrate scale --out CAL.json --image tube.png --tube-diameter-mm 750
+the board or points must lie on the plane that is measured (e.g. the tube's front surface).
+"""
+_EPILOG_ROI = """\
+examples:
+  steelsight-calibrate roi --cal CAL.json --points "120,40;520,40;540,460;100,460" --axis-deg 2.5
+  steelsight-calibrate roi --cal CAL.json --image tube.png --estimate-axis
+  steelsight-calibrate roi --cal CAL.json --axis-deg -1.5      (the axis only; the ROI is kept)
+"""
+_EPILOG_VERIFY = """\
+examples:
+  steelsight-calibrate verify --cal CAL.json --image ruler.png --points "102,88,530,95" --known-mm 400
+  steelsight-calibrate verify --cal CAL.json --image board_on_plane.png --pattern 9x6 --square-mm 25
+use a different image from the one the scale came from, with the object on the measurement plane.
+"""
+_EPILOG_SHOW = """\
+example:
+  steelsight-calibrate show slagcam01.json
+"""
+_EPILOG_DEMO = """\
+example:
+  steelsight-calibrate demo demo_cal/
+"""
+
+
+def _wrap(text: str) -> str:
+    """A description filled to the help width (the raw formatter keeps the epilog's examples as written)."""
+    return textwrap.fill(text, width=_HELP_WIDTH)
+
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=100)
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=_HELP_WIDTH)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +186,10 @@ def _add_identity(parser: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="steelsight-calibrate", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_formatter
+        prog="steelsight-calibrate",
+        description=_wrap(_DESCRIPTION),
+        epilog=_EPILOG,
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"steelsight {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="STEP")
@@ -148,21 +198,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "intrinsics",
         help="camera matrix and distortion from checkerboard views",
         formatter_class=_formatter,
-        description=(
+        description=_wrap(
             "Camera matrix and lens distortion from 8-20 views of a flat checkerboard (or ChArUco board). "
             "Blurred and duplicate views are rejected with the reason; the RMS reprojection error is "
             "reported overall and per view, with the views to retake. When CAL.json exists its intrinsics "
             "are updated in place (scale and ROI kept); otherwise they wait in CAL.intrinsics.json for "
             "the scale step, because a calibration file needs a scale."
         ),
-        epilog=(
-            "examples:\n  steelsight-calibrate intrinsics --images views/ --pattern 9x6 --square-mm 25 "
-            "--out slagcam01.json\n  steelsight-calibrate intrinsics --camera v4l2:///dev/video0 --count "
-            "15 --pattern 9x6 --square-mm 25 \\\n      --out slagcam01.json --save-dir views/\n  "
-            "steelsight-calibrate intrinsics --images views/ --charuco 7x5 --square-mm 30 --marker-mm 22 "
-            "\\\n      --out weldcam02.json\ntake the views with the board at different angles (up to "
-            "about 45 degrees) and positions, reaching every corner of the image, sharp and evenly lit."
-        ),
+        epilog=_EPILOG_INTRINSICS,
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", type=Path, help="folder of board images (PNG, JPEG, ...)")
@@ -186,7 +229,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "scale",
         help="pixel-to-mm scale on the measurement plane",
         formatter_class=_formatter,
-        description=(
+        description=_wrap(
             "The pixel-to-mm scale on the measurement plane, by one method: a board lying on the plane "
             "(--board: a homography), reference points (--points: pairs x1,y1,x2,y2=LENGTH_MM give one "
             "mm-per-pixel factor; four or more x,y=X_MM,Y_MM give a homography), or the immersion tube's "
@@ -194,15 +237,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "--points x1,y1,x2,y2 across the tube). Creates CAL.json (with the pending intrinsics, if "
             "any) or replaces its scale."
         ),
-        epilog=(
-            "examples:\n  steelsight-calibrate scale --out CAL.json --board plane_board.png --pattern 9x6 "
-            "--square-mm 25\n  steelsight-calibrate scale --out CAL.json --image ref.png --points "
-            '"102,88,530,95=400;110,300,520,310=400"\n'
-            "  steelsight-calibrate scale --out CAL.json --image ref.png --points "
-            '"100,50=0,0;540,60=800,0;530,420=800,600;90,410=0,600"\n'
-            "  steelsight-calibrate scale --out CAL.json --image tube.png --tube-diameter-mm 750\nthe "
-            "board or points must lie on the plane that is measured (e.g. the tube's front surface)."
-        ),
+        epilog=_EPILOG_SCALE,
     )
     p.add_argument(
         "--out", "--cal", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
@@ -224,17 +259,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "roi",
         help="region of interest and measurement axis",
         formatter_class=_formatter,
-        description=(
+        description=_wrap(
             "The region of interest (a polygon in image pixels) and the measurement axis angle (degrees, "
             "0 = straight down the image, positive = the tube leans to the right), given as numbers or "
             "estimated from a reference image of the tube (its side edges). Updates an existing CAL.json."
         ),
-        epilog=(
-            "examples:\n"
-            '  steelsight-calibrate roi --cal CAL.json --points "120,40;520,40;540,460;100,460" --axis-deg '
-            "2.5\n  steelsight-calibrate roi --cal CAL.json --image tube.png --estimate-axis\n  "
-            "steelsight-calibrate roi --cal CAL.json --axis-deg -1.5      (the axis only; the ROI is kept)"
-        ),
+        epilog=_EPILOG_ROI,
     )
     p.add_argument(
         "--cal", "--out", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
@@ -257,20 +287,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "verify",
         help="measure a known length: error in mm and %%, PASS/FAIL, report PNG",
         formatter_class=_formatter,
-        description=(
+        description=_wrap(
             "Measure a known length in a fresh image through the calibration, exactly as the runtime "
-            "measures, and compare: the error in mm and %% and a verdict PASS/FAIL against the tolerance "
-            "(--tolerance-pct, default from the config: 0.5 %%). The result goes into the file's "
+            "measures, and compare: the error in mm and % and a verdict PASS/FAIL against the tolerance "
+            "(--tolerance-pct, default from the config: 0.5 %). The result goes into the file's "
             "verification block; a report PNG (corners, ROI, axis, rulers in mm) and a JSON summary are "
             "written beside CAL.json."
         ),
-        epilog=(
-            "examples:\n"
-            '  steelsight-calibrate verify --cal CAL.json --image ruler.png --points "102,88,530,95" '
-            "--known-mm 400\n  steelsight-calibrate verify --cal CAL.json --image board_on_plane.png "
-            "--pattern 9x6 --square-mm 25\nuse a different image from the one the scale came from, with "
-            "the object on the measurement plane."
-        ),
+        epilog=_EPILOG_VERIFY,
     )
     p.add_argument(
         "--cal", "--out", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
@@ -291,8 +315,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "show",
         help="print a calibration file (or pending intrinsics) for people",
         formatter_class=_formatter,
-        description="Print a human summary of a calibration file, or of a pending CAL.intrinsics.json.",
-        epilog="example:\n  steelsight-calibrate show slagcam01.json",
+        description=_wrap(
+            "Print a human summary of a calibration file, or of a pending CAL.intrinsics.json."
+        ),
+        epilog=_EPILOG_SHOW,
     )
     p.add_argument("file", type=Path, help="CAL.json or CAL.intrinsics.json")
     _add_common(p)
@@ -301,12 +327,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "demo",
         help="write synthetic images to practise every step on",
         formatter_class=_formatter,
-        description=(
+        description=_wrap(
             "Write synthetic images of a known camera (640x480, fx 620, barrel distortion): checkerboard "
             "views, a board on the measurement plane, a second board and a ruler on that plane for "
             "verification, and a tube; prints the commands to run on them."
         ),
-        epilog="example:\n  steelsight-calibrate demo demo_cal/",
+        epilog=_EPILOG_DEMO,
     )
     p.add_argument("out", type=Path, help="folder to write into")
     p.add_argument("--views", type=int, default=10, help="checkerboard views (1-12, default 10)")
@@ -714,4 +740,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     except OSError as exc:
         print(f"steelsight-calibrate {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except cv2.error as exc:  # an image OpenCV cannot work with (e.g. a degenerate board view)
+        message = str(exc).strip().splitlines()[-1]
+        print(
+            f"steelsight-calibrate {args.command}: error: OpenCV could not process the input ({message}); "
+            "check the images and arguments named in the command",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
