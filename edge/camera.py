@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+from calibration.calibration_file import Calibration, load_calibration
 from edge.bundle.loader import Bundle, load_bundle
 from edge.config import RuntimeConfig
 from edge.engines.base import Engine, EngineOutput
@@ -24,7 +25,7 @@ from edge.measure_stage import MeasurementStage
 from edge.metrics import PipelineMetrics
 from edge.overlay import OverlayWriter
 from edge.pipeline import InferenceStep, Pipeline, PipelineSummary, PostHandler, Result, cpu_inference_step
-from edge.preprocess import PreprocessSpec
+from edge.preprocess import PreprocessSpec, UndistortMaps
 from edge.publish.payloads import ModelInfo
 from edge.publish.publisher import make_publisher
 from edge.sources import open_source
@@ -37,21 +38,46 @@ __all__ = [
     "overlay_handler",
     "preprocess_spec",
     "run_camera",
+    "undistortion",
 ]
 
 log = logging.getLogger(__name__)
 
 
-def preprocess_spec(config: RuntimeConfig, bundle: Bundle) -> PreprocessSpec:
-    """The preprocessing the bundle's manifest asks for, at the configured size and ROI."""
+def preprocess_spec(
+    config: RuntimeConfig, bundle: Bundle, calibration: Calibration | None = None
+) -> PreprocessSpec:
+    """The preprocessing the bundle's manifest asks for, at the configured size.
+
+    The ROI is the bounding box of the calibration's ROI polygon when there is one, else
+    ``camera.roi`` (``None``: the whole frame).
+    """
     height, width = config.model.input_size or (bundle.manifest.input.height, bundle.manifest.input.width)
     bundle.check_input_size(height, width, config.model.precision)
+    roi = config.camera.roi
+    if calibration is not None and calibration.roi is not None:
+        roi = calibration.roi_bounds()
     return PreprocessSpec.from_input_spec(
-        bundle.manifest.input, roi=config.camera.roi, dtype="float32", height=height, width=width
+        bundle.manifest.input, roi=roi, dtype="float32", height=height, width=width
     )
 
 
-def _cuda_step(engine: Engine, spec: PreprocessSpec, probabilities: bool) -> InferenceStep:
+def undistortion(calibration: Calibration | None) -> UndistortMaps | None:
+    """The frames' undistortion maps, when the calibration's scale was fitted on undistorted points.
+
+    A scale fitted on raw pixels (``scale.undistorted`` false) is applied to raw frames, so the
+    frames are then left as they are even when the file holds the intrinsics.
+    """
+    if calibration is None or not calibration.scale.undistorted or calibration.camera_matrix is None:
+        return None
+    return UndistortMaps.from_calibration(
+        calibration.camera_matrix, calibration.dist_coeffs, calibration.image_size
+    )
+
+
+def _cuda_step(
+    engine: Engine, spec: PreprocessSpec, probabilities: bool, undistort: UndistortMaps | None = None
+) -> InferenceStep:
     """The fused CUDA preprocessing writing straight into a TensorRT engine's input buffer."""
     import time
 
@@ -65,7 +91,8 @@ def _cuda_step(engine: Engine, spec: PreprocessSpec, probabilities: bool) -> Inf
         if pre is None or (pre.frame_height, pre.frame_width) != (height, width):
             if pre is not None:
                 pre.close()
-            pre = state["pre"] = CudaPreprocessor(spec, height, width, stream=engine.stream)  # type: ignore[attr-defined]
+            maps = undistort if undistort is not None and undistort.image_size == (height, width) else None
+            pre = state["pre"] = CudaPreprocessor(spec, height, width, stream=engine.stream, undistort=maps)  # type: ignore[attr-defined]
         start = time.perf_counter()
         pre(frame.image, engine.input_device_ptr())  # type: ignore[attr-defined]
         middle = time.perf_counter()
@@ -93,7 +120,11 @@ def measurement_stage(
 
 
 def make_step_factory(
-    config: RuntimeConfig, bundle: Bundle, spec: PreprocessSpec, probabilities: bool = False
+    config: RuntimeConfig,
+    bundle: Bundle,
+    spec: PreprocessSpec,
+    probabilities: bool = False,
+    undistort: UndistortMaps | None = None,
 ) -> Callable[[], tuple[InferenceStep, Engine]]:
     """A factory the engine thread calls: opens the backend and pairs it with its preprocessing.
 
@@ -114,8 +145,8 @@ def make_step_factory(
         if config.model.warmup:
             engine.warmup(config.model.warmup)
         if engine.backend == "tensorrt":
-            return _cuda_step(engine, spec, probabilities), engine
-        return cpu_inference_step(engine, spec, probabilities), engine
+            return _cuda_step(engine, spec, probabilities, undistort), engine
+        return cpu_inference_step(engine, spec, probabilities, undistort), engine
 
     return factory
 
@@ -192,7 +223,9 @@ def run_camera(
         Before anything runs, for a bad bundle, source or overlay folder (the message names it).
     """
     bundle = load_bundle(config.model.bundle, precision=config.model.precision)
-    spec = preprocess_spec(config, bundle)
+    calibration = load_calibration(config.measure.calibration) if config.measure.calibration else None
+    spec = preprocess_spec(config, bundle, calibration)
+    undistort = undistortion(calibration)
     class_names = [c.name for c in bundle.manifest.classes]
     metrics = metrics or PipelineMetrics()
     handlers: list[PostHandler] = []
@@ -217,7 +250,11 @@ def run_camera(
     pipeline = Pipeline(
         source,
         make_step_factory(
-            config, bundle, spec, probabilities=stage is not None and stage.wants_probabilities
+            config,
+            bundle,
+            spec,
+            probabilities=stage is not None and stage.wants_probabilities,
+            undistort=undistort,
         ),
         spec,
         post=handlers,

@@ -57,6 +57,7 @@ class MeasureScale:
     tube_diameter_mm: float | None
     image_size: tuple[int, int] | None
     source: str
+    warning: str | None = None
 
     def mismatch(self, height: int, width: int) -> str | None:
         """The reason this scale cannot measure a ``height`` x ``width`` frame, or ``None``."""
@@ -73,6 +74,13 @@ def scale_from_calibration(calibration: Calibration, source: str) -> MeasureScal
     """The measurement inputs of a calibration file."""
     scale = calibration.scale
     homography = None if scale.homography is None else np.asarray(scale.homography, np.float64)
+    warning = None
+    if calibration.verification is not None and calibration.verification.verdict == "FAIL":
+        warning = (
+            f"calibration {source} failed its verification ({calibration.verification.error_pct:+.2f} % on a "
+            "known length); re-run steelsight-calibrate scale and verify"
+        )
+        log.warning("%s: measurements are UNCERTAIN until then", warning)
     return MeasureScale(
         mm_per_px=scale.mm_per_px,
         homography=homography,
@@ -80,6 +88,7 @@ def scale_from_calibration(calibration: Calibration, source: str) -> MeasureScal
         tube_diameter_mm=calibration.tube_diameter_mm,
         image_size=(calibration.height, calibration.width),
         source=source,
+        warning=warning,
     )
 
 
@@ -227,6 +236,8 @@ class MeasurementStage:
                     image_quality_reason="; ".join(gate.reasons) if gate is not None else "",
                     config=self.section.slag,
                 )
+            if scale.warning is not None and problem is None:
+                measurement = _with_quality(measurement, MeasureQuality.uncertain(scale.warning))
             result.measurement = measurement
             result.cycle = self.dip_cycles.add_measurement(measurement, frame.ts_ms)
         else:
@@ -251,6 +262,8 @@ class MeasurementStage:
                 weld = _with_quality(
                     weld, MeasureQuality.uncertain("image quality: " + "; ".join(gate.reasons))
                 )
+            if scale.warning is not None and weld.found:
+                weld = _with_quality(weld, MeasureQuality.uncertain(scale.warning))
             result.measurement = weld
             result.weld_mask = mask
         self._count(result)

@@ -34,7 +34,7 @@ import numpy as np
 from edge.engines.base import Engine, EngineOutput
 from edge.frame import Frame
 from edge.metrics import PipelineMetrics
-from edge.preprocess import PreprocessSpec, preprocess_cpu, restore_mask
+from edge.preprocess import PreprocessSpec, UndistortMaps, preprocess_cpu, restore_mask
 from edge.quality import QualityConfig, assess_quality
 from edge.sources import FrameSource
 from edge.systemd_notify import SystemdNotifier
@@ -106,16 +106,32 @@ InferenceStep = Callable[[Frame], EngineOutput]
 """Preprocess one frame into the engine's input and run it (called on the engine thread)."""
 
 
-def cpu_inference_step(engine: Engine, spec: PreprocessSpec, probabilities: bool = False) -> InferenceStep:
+def cpu_inference_step(
+    engine: Engine, spec: PreprocessSpec, probabilities: bool = False, undistort: UndistortMaps | None = None
+) -> InferenceStep:
     """The numpy/OpenCV preprocessing path feeding ``engine``, with one reused input buffer.
 
-    Records ``preprocess`` and ``infer`` durations in ``frame.timings``.
+    Records ``preprocess`` and ``infer`` durations in ``frame.timings``. ``undistort`` is applied
+    to frames of the size it was made for; a frame of another size is run without it (logged
+    once; its measurements are BAD through the calibration's size check).
     """
     batch = np.empty((1, 3, spec.height, spec.width), np.dtype(spec.dtype))
+    warned: list[bool] = []
 
     def step(frame: Frame) -> EngineOutput:
         start = time.perf_counter()
-        preprocess_cpu(frame.image, spec, out=batch[0])
+        maps = undistort
+        if maps is not None and maps.image_size != frame.image.shape[:2]:
+            if not warned:
+                log.error(
+                    "frames are %dx%d but the undistortion maps are for %dx%d: not undistorting; "
+                    "recalibrate or set camera.width/height",
+                    *frame.image.shape[:2],
+                    *maps.image_size,
+                )
+                warned.append(True)
+            maps = None
+        preprocess_cpu(frame.image, spec, undistort=maps, out=batch[0])
         middle = time.perf_counter()
         output = engine.infer(batch, probabilities=probabilities)
         frame.timings["preprocess"] = middle - start

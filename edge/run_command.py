@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from calibration.calibration_file import CalibrationError
 from edge.atomic_file import atomic_write
 from edge.bundle.loader import load_bundle
 from edge.bundle.manifest import BundleError
@@ -53,7 +54,7 @@ def run_command(
         if max_frames is not None and max_frames < 1:
             raise ConfigError(f"--max-frames must be >= 1, got {max_frames}")
         summary = run_camera(config, max_frames=max_frames, overlay_dir=overlay_dir)
-    except (ConfigError, BundleError, SourceError) as exc:
+    except (ConfigError, BundleError, SourceError, CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:

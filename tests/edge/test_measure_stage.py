@@ -124,3 +124,44 @@ def test_no_scale_and_a_task_mismatch_are_refused() -> None:
         MeasurementStage(MeasureSection(task="weld", mm_per_px=0.1), sample_manifest(task="slag"))
     with pytest.raises(ValueError, match="calibration and mm_per_px exclude each other"):
         MeasureSection(calibration=Path("cal.json"), mm_per_px=1.0)
+
+
+def test_a_calibration_that_failed_verification_makes_measurements_uncertain(tmp_path: Path) -> None:
+    from calibration.calibration_file import Verification, load_calibration
+
+    scene = render_slag(3, 1)
+    path = _calibration(tmp_path / "cal.json", scene.truth)
+    failed = dataclasses.replace(
+        load_calibration(path), verification=Verification.from_lengths(200.0, 204.0, tolerance_pct=0.5)
+    )
+    save_calibration(failed, path)
+    stage = MeasurementStage(MeasureSection(task="slag", calibration=path), sample_manifest(task="slag"))
+    result = _result(scene, 0, 0)
+    stage(result)
+    assert result.measurement.quality.code == "UNCERTAIN"
+    assert "failed its verification (+2.00 %" in result.measurement.quality.reason
+
+
+def test_the_calibration_sets_the_roi_and_the_undistortion(tmp_path: Path) -> None:
+    from calibration.calibration_file import load_calibration
+    from edge.bundle.loader import load_bundle
+    from edge.camera import preprocess_spec, undistortion
+    from edge.config import CameraSection, ModelSection, RuntimeConfig
+    from tests.edge.bundle.test_loader import make_bundle
+
+    scene = render_slag(3, 1)
+    cal = load_calibration(_calibration(tmp_path / "cal.json", scene.truth))
+    assert undistortion(cal) is None  # no intrinsics
+    k = ((500.0, 0.0, 256.0), (0.0, 500.0, 256.0), (0.0, 0.0, 1.0))
+    raw_scale = dataclasses.replace(cal, camera_matrix=k, dist_coeffs=(-0.2, 0.05, 0.0, 0.0, 0.0))
+    assert undistortion(raw_scale) is None  # the scale was fitted on raw pixels: frames stay raw
+    fitted = dataclasses.replace(raw_scale, scale=dataclasses.replace(cal.scale, undistorted=True))
+    maps = undistortion(fitted)
+    assert maps is not None and maps.image_size == (512, 512)
+    with_roi = dataclasses.replace(cal, roi=((100.0, 50.0), (400.0, 50.0), (400.0, 450.0), (100.0, 450.0)))
+    bundle = load_bundle(make_bundle(tmp_path / "bundle", precisions=("fp32",)))
+    config = RuntimeConfig(
+        CameraSection("cam", "synthetic://slag", roi=(0, 0, 10, 10)), ModelSection(bundle.dir)
+    )
+    assert preprocess_spec(config, bundle, with_roi).roi == with_roi.roi_bounds()
+    assert preprocess_spec(config, bundle, cal).roi == (0, 0, 10, 10)
