@@ -36,7 +36,6 @@ import math
 import numbers
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,6 +47,7 @@ import cv2
 import numpy as np
 
 from calibration import __version__
+from calibration.atomic_file import atomic_write
 from calibration.polygon import polygon_area, polygon_bounds, polygon_mask, self_intersection
 from calibration.scale import (
     apply_homography,
@@ -1062,29 +1062,6 @@ def backup_path(path: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + BACKUP_SUFFIX)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder: fsync, rename, fsync the folder."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600; the service user must read it
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
     """Write a JSON object to ``path`` atomically (temporary file, fsync, rename), creating the folder.
 
@@ -1097,8 +1074,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> 
         The written file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8"))
+    atomic_write(path, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8"))
     return path
 
 
@@ -1125,13 +1101,12 @@ def save_calibration(cal: Calibration, path: str | os.PathLike[str], keep_backup
     path = Path(path)
     cal.validate(str(path))
     data = (json.dumps(cal.to_json(), indent=2, allow_nan=False) + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if keep_backup and path.is_file():
         old = path.read_bytes()
         if old != data:
-            _write_atomic(backup_path(path), old)
+            atomic_write(backup_path(path), old)
             log.info("kept the previous calibration as %s", backup_path(path))
-    _write_atomic(path, data)
+    atomic_write(path, data)
     log.info("wrote calibration of camera %s to %s", cal.camera_id, path)
     return path
 

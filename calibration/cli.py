@@ -137,6 +137,24 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=_HELP_WIDTH)
 
 
+def _add_step(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+    epilog: str,
+) -> argparse.ArgumentParser:
+    """A step's parser: ``summary`` in the list of steps, ``description`` filled, the examples below."""
+    return sub.add_parser(
+        name, help=summary, formatter_class=_formatter, description=_wrap(description), epilog=epilog
+    )
+
+
+def _add_cal(parser: argparse.ArgumentParser, *flags: str) -> None:
+    """The required calibration file argument (both spellings; the first one is shown in the help)."""
+    parser.add_argument(*flags, dest="cal", type=Path, required=True, help="the calibration file CAL.json")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, help="TOML file with a [calibrate] table of thresholds (see the docs)"
@@ -194,18 +212,16 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"steelsight {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="STEP")
 
-    p = sub.add_parser(
+    p = _add_step(
+        sub,
         "intrinsics",
-        help="camera matrix and distortion from checkerboard views",
-        formatter_class=_formatter,
-        description=_wrap(
-            "Camera matrix and lens distortion from 8-20 views of a flat checkerboard (or ChArUco board). "
-            "Blurred and duplicate views are rejected with the reason; the RMS reprojection error is "
-            "reported overall and per view, with the views to retake. When CAL.json exists its intrinsics "
-            "are updated in place (scale and ROI kept); otherwise they wait in CAL.intrinsics.json for "
-            "the scale step, because a calibration file needs a scale."
-        ),
-        epilog=_EPILOG_INTRINSICS,
+        "camera matrix and distortion from checkerboard views",
+        "Camera matrix and lens distortion from 8-20 views of a flat checkerboard (or ChArUco board). "
+        "Blurred and duplicate views are rejected with the reason; the RMS reprojection error is "
+        "reported overall and per view, with the views to retake. When CAL.json exists its intrinsics "
+        "are updated in place (scale and ROI kept); otherwise they wait in CAL.intrinsics.json for "
+        "the scale step, because a calibration file needs a scale.",
+        _EPILOG_INTRINSICS,
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", type=Path, help="folder of board images (PNG, JPEG, ...)")
@@ -219,29 +235,23 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rational", action="store_true", help="8-coefficient distortion model (wide-angle lenses)"
     )
-    p.add_argument(
-        "--out", "--cal", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
-    )
+    _add_cal(p, "--out", "--cal")
     _add_identity(p)
     _add_common(p)
 
-    p = sub.add_parser(
+    p = _add_step(
+        sub,
         "scale",
-        help="pixel-to-mm scale on the measurement plane",
-        formatter_class=_formatter,
-        description=_wrap(
-            "The pixel-to-mm scale on the measurement plane, by one method: a board lying on the plane "
-            "(--board: a homography), reference points (--points: pairs x1,y1,x2,y2=LENGTH_MM give one "
-            "mm-per-pixel factor; four or more x,y=X_MM,Y_MM give a homography), or the immersion tube's "
-            "outer diameter (--tube-diameter-mm with --image: side edges found automatically, or given as "
-            "--points x1,y1,x2,y2 across the tube). Creates CAL.json (with the pending intrinsics, if "
-            "any) or replaces its scale."
-        ),
-        epilog=_EPILOG_SCALE,
+        "pixel-to-mm scale on the measurement plane",
+        "The pixel-to-mm scale on the measurement plane, by one method: a board lying on the plane "
+        "(--board: a homography), reference points (--points: pairs x1,y1,x2,y2=LENGTH_MM give one "
+        "mm-per-pixel factor; four or more x,y=X_MM,Y_MM give a homography), or the immersion tube's "
+        "outer diameter (--tube-diameter-mm with --image: side edges found automatically, or given as "
+        "--points x1,y1,x2,y2 across the tube). Creates CAL.json (with the pending intrinsics, if "
+        "any) or replaces its scale.",
+        _EPILOG_SCALE,
     )
-    p.add_argument(
-        "--out", "--cal", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
-    )
+    _add_cal(p, "--out", "--cal")
     p.add_argument("--board", type=Path, help="image of a board lying on the measurement plane")
     p.add_argument("--image", type=Path, help="reference image (for --points and --tube-diameter-mm)")
     p.add_argument(
@@ -255,20 +265,16 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_identity(p)
     _add_common(p)
 
-    p = sub.add_parser(
+    p = _add_step(
+        sub,
         "roi",
-        help="region of interest and measurement axis",
-        formatter_class=_formatter,
-        description=_wrap(
-            "The region of interest (a polygon in image pixels) and the measurement axis angle (degrees, "
-            "0 = straight down the image, positive = the tube leans to the right), given as numbers or "
-            "estimated from a reference image of the tube (its side edges). Updates an existing CAL.json."
-        ),
-        epilog=_EPILOG_ROI,
+        "region of interest and measurement axis",
+        "The region of interest (a polygon in image pixels) and the measurement axis angle (degrees, "
+        "0 = straight down the image, positive = the tube leans to the right), given as numbers or "
+        "estimated from a reference image of the tube (its side edges). Updates an existing CAL.json.",
+        _EPILOG_ROI,
     )
-    p.add_argument(
-        "--cal", "--out", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
-    )
+    _add_cal(p, "--cal", "--out")
     p.add_argument(
         "--points", help='ROI polygon "x,y;x,y;x,y;..." in image pixels, in order around the region'
     )
@@ -283,22 +289,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--technician", help="who calibrates (default: the file's)")
     _add_common(p)
 
-    p = sub.add_parser(
+    p = _add_step(
+        sub,
         "verify",
-        help="measure a known length: error in mm and %%, PASS/FAIL, report PNG",
-        formatter_class=_formatter,
-        description=_wrap(
-            "Measure a known length in a fresh image through the calibration, exactly as the runtime "
-            "measures, and compare: the error in mm and % and a verdict PASS/FAIL against the tolerance "
-            "(--tolerance-pct, default from the config: 0.5 %). The result goes into the file's "
-            "verification block; a report PNG (corners, ROI, axis, rulers in mm) and a JSON summary are "
-            "written beside CAL.json."
-        ),
-        epilog=_EPILOG_VERIFY,
+        "measure a known length: error in mm and %%, PASS/FAIL, report PNG",
+        "Measure a known length in a fresh image through the calibration, exactly as the runtime "
+        "measures, and compare: the error in mm and % and a verdict PASS/FAIL against the tolerance "
+        "(--tolerance-pct, default from the config: 0.5 %). The result goes into the file's "
+        "verification block; a report PNG (corners, ROI, axis, rulers in mm) and a JSON summary are "
+        "written beside CAL.json.",
+        _EPILOG_VERIFY,
     )
-    p.add_argument(
-        "--cal", "--out", dest="cal", type=Path, required=True, help="the calibration file CAL.json"
-    )
+    _add_cal(p, "--cal", "--out")
     p.add_argument(
         "--image", type=Path, required=True, help="a fresh image with the known length on the plane"
     )
@@ -311,28 +313,24 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_board(p)
     _add_common(p)
 
-    p = sub.add_parser(
+    p = _add_step(
+        sub,
         "show",
-        help="print a calibration file (or pending intrinsics) for people",
-        formatter_class=_formatter,
-        description=_wrap(
-            "Print a human summary of a calibration file, or of a pending CAL.intrinsics.json."
-        ),
-        epilog=_EPILOG_SHOW,
+        "print a calibration file (or pending intrinsics) for people",
+        "Print a human summary of a calibration file, or of a pending CAL.intrinsics.json.",
+        _EPILOG_SHOW,
     )
     p.add_argument("file", type=Path, help="CAL.json or CAL.intrinsics.json")
     _add_common(p)
 
-    p = sub.add_parser(
+    p = _add_step(
+        sub,
         "demo",
-        help="write synthetic images to practise every step on",
-        formatter_class=_formatter,
-        description=_wrap(
-            "Write synthetic images of a known camera (640x480, fx 620, barrel distortion): checkerboard "
-            "views, a board on the measurement plane, a second board and a ruler on that plane for "
-            "verification, and a tube; prints the commands to run on them."
-        ),
-        epilog=_EPILOG_DEMO,
+        "write synthetic images to practise every step on",
+        "Write synthetic images of a known camera (640x480, fx 620, barrel distortion): checkerboard "
+        "views, a board on the measurement plane, a second board and a ruler on that plane for "
+        "verification, and a tube; prints the commands to run on them.",
+        _EPILOG_DEMO,
     )
     p.add_argument("out", type=Path, help="folder to write into")
     p.add_argument("--views", type=int, default=10, help="checkerboard views (1-12, default 10)")
@@ -735,10 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return _COMMANDS[args.command](args, settings)
-    except (InputError, CalibrationError) as exc:
-        print(f"steelsight-calibrate {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except OSError as exc:
+    except (InputError, CalibrationError, OSError) as exc:
         print(f"steelsight-calibrate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except cv2.error as exc:  # an image OpenCV cannot work with (e.g. a degenerate board view)

@@ -31,6 +31,7 @@ __all__ = [
     "detect_board",
     "parse_pattern",
     "probe_pattern_size",
+    "require_board",
 ]
 
 log = logging.getLogger(__name__)
@@ -284,3 +285,44 @@ def probe_pattern_size(gray: np.ndarray, spec: BoardSpec) -> tuple[int, int] | N
         if min(cols, rows) >= 2 and _find_checkerboard(gray, cols, rows, fast=True) is not None:
             return cols, rows
     return None
+
+
+def require_board(
+    gray: np.ndarray, spec: BoardSpec, image_name: str, advice: str, pattern_note: str = ""
+) -> Detection:
+    """:func:`detect_board` for a step that cannot go on without the board.
+
+    Parameters
+    ----------
+    gray, spec
+        The grey ``uint8`` image and the board to find in it.
+    image_name
+        What to call the image in the error (its argument or path).
+    advice
+        What to do when no board is found at all.
+    pattern_note
+        Appended to the advice when a checkerboard of a nearby pattern size is there.
+
+    Returns
+    -------
+    Detection
+        The corners with their board coordinates.
+
+    Raises
+    ------
+    InputError
+        When the board is not found: naming ``--pattern`` and the size that is there when a nearby
+        one is (:func:`probe_pattern_size`), else naming ``image_name`` with ``advice``.
+    """
+    detection = detect_board(gray, spec)
+    if detection is not None:
+        return detection
+    suggestion = probe_pattern_size(gray, spec)
+    if suggestion is not None:
+        cols, rows = suggestion
+        raise InputError(
+            "--pattern",
+            f"no {spec.cols}x{spec.rows} checkerboard in {image_name}, but a {cols}x{rows} one is there: "
+            f"pass --pattern {cols}x{rows}{pattern_note}",
+        )
+    raise InputError(image_name, f"no {spec.describe()} found: {advice}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,16 +309,8 @@ _PLACEHOLDER_SCALE = Scale(method="mm_per_px", source="manual", mm_per_px=1.0)
 
 def _validate(pending: PendingIntrinsics, source: str) -> None:
     """Run the calibration file's checks on the shared fields (the placeholder scale is always valid)."""
-    Calibration(
-        camera_id=pending.camera_id,
-        image_size=pending.image_size,
-        scale=_PLACEHOLDER_SCALE,
-        technician=pending.technician,
-        camera_matrix=pending.camera_matrix,
-        dist_coeffs=pending.dist_coeffs,
-        created_at=pending.created_at,
-        tool_version=pending.tool_version,
-    ).validate(source)
+    calibration = pending.as_calibration(_PLACEHOLDER_SCALE)
+    replace(calibration, created_at=pending.created_at, tool_version=pending.tool_version).validate(source)
     rms = pending.reprojection_rms_px
     if not (isinstance(rms, (int, float)) and not isinstance(rms, bool) and np.isfinite(rms) and rms >= 0):
         raise CalibrationError(

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from calibration.calibration_file import Scale
-from calibration.detect import BoardSpec, detect_board, probe_pattern_size
+from calibration.detect import BoardSpec, require_board
 from calibration.errors import InputError
 from calibration.geometry import Intrinsics, undistort
 from calibration.points import LengthPair, PlanePoint
@@ -117,21 +117,14 @@ def scale_from_board(
     InputError
         When the board is not found (saying which pattern size is there, if a nearby one is).
     """
-    detection = detect_board(gray, spec)
-    if detection is None:
-        suggestion = probe_pattern_size(gray, spec)
-        if suggestion is not None:
-            raise InputError(
-                "--pattern",
-                f"no {spec.cols}x{spec.rows} checkerboard in {image_name}, but a "
-                f"{suggestion[0]}x{suggestion[1]} one is there: pass --pattern "
-                f"{suggestion[0]}x{suggestion[1]} (inner corners, not squares)",
-            )
-        raise InputError(
-            image_name,
-            f"no {spec.describe()} found: lay the whole board flat on the measurement plane, in focus and "
-            "evenly lit, and check --pattern (inner corners)",
-        )
+    detection = require_board(
+        gray,
+        spec,
+        image_name,
+        "lay the whole board flat on the measurement plane, in focus and evenly lit, and check --pattern "
+        "(inner corners)",
+        " (inner corners, not squares)",
+    )
     image_pts = undistort(detection.image_points, intrinsics)
     plane_pts = detection.object_points[:, :2]
     scale, residuals = _homography_scale(image_pts, plane_pts, "checkerboard", intrinsics is not None)

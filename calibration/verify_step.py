@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from calibration.calibration_file import Calibration, Verification
-from calibration.detect import BoardSpec, detect_board, probe_pattern_size
+from calibration.detect import BoardSpec, require_board
 from calibration.errors import InputError
 
 __all__ = ["Measurement", "VerifyResult", "check_image_size", "verify_board", "verify_points"]
@@ -168,19 +168,7 @@ def verify_board(
     InputError
         When the board is not found (saying which pattern size is there, if a nearby one is).
     """
-    detection = detect_board(gray, spec)
-    if detection is None:
-        suggestion = probe_pattern_size(gray, spec)
-        if suggestion is not None:
-            raise InputError(
-                "--pattern",
-                f"no {spec.cols}x{spec.rows} checkerboard in {image_name}, but a "
-                f"{suggestion[0]}x{suggestion[1]} one is there: pass --pattern "
-                f"{suggestion[0]}x{suggestion[1]}",
-            )
-        raise InputError(
-            image_name, f"no {spec.describe()} found: lay the whole board flat on the measurement plane"
-        )
+    detection = require_board(gray, spec, image_name, "lay the whole board flat on the measurement plane")
     img, obj = detection.image_points, detection.object_points[:, :2]
     if detection.grid is not None:
         cols, rows = detection.grid

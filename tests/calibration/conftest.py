@@ -51,3 +51,12 @@ def cal_dir(tmp_path: Path, pending_intrinsics: Path) -> Path:
     """A fresh folder holding the pending intrinsics of camera ``cam01`` (no calibration file yet)."""
     shutil.copy(pending_intrinsics, tmp_path / "cam01.intrinsics.json")
     return tmp_path
+
+
+@pytest.fixture
+def cal(demo: dict[str, Any], cal_dir: Path) -> Path:
+    """``cam01.json`` in ``cal_dir``: the pending intrinsics and a board scale on the demo plane."""
+    path = cal_dir / "cam01.json"
+    board = str(demo["dir"] / "plane_board.png")
+    assert main(["scale", "--out", str(path), "--board", board, "--pattern", "9x6", "--square-mm", "25"]) == 0
+    return path

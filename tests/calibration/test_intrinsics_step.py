@@ -19,8 +19,7 @@ from calibration.synthetic_board import (
     render_charuco,
     render_checkerboard,
 )
-
-BOARD = ["--pattern", "9x6", "--square-mm", "25"]
+from tests.calibration.helpers import BOARD, run_cli
 
 
 def _views(demo: dict[str, Any], folder: Path, count: int) -> Path:
@@ -28,12 +27,6 @@ def _views(demo: dict[str, Any], folder: Path, count: int) -> Path:
     for path in sorted((demo["dir"] / "views").glob("*.png"))[:count]:
         shutil.copy(path, folder / path.name)
     return folder
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_recovers_the_known_camera_and_rejects_blurred_and_duplicate_views(
@@ -46,7 +39,7 @@ def test_recovers_the_known_camera_and_rejects_blurred_and_duplicate_views(
         str(folder / "view_10_blurred.png"), render_checkerboard(camera, poses[4], blur_sigma=2.2, seed=50)
     )
     cv2.imwrite(str(folder / "view_11_again.png"), render_checkerboard(camera, poses[3], seed=51))
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "intrinsics", "--images", str(folder), *BOARD, "--out", str(tmp_path / "cam01.json")
     )
     assert code == 0, out
@@ -71,7 +64,7 @@ def test_recovers_the_known_camera_and_rejects_blurred_and_duplicate_views(
 
 def test_too_few_views(demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _views(demo, tmp_path / "views", 3)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--images", str(folder), *BOARD, "--out", str(tmp_path / "c.json")
     )
     assert code == 2
@@ -87,7 +80,7 @@ def test_no_checkerboard_found(
     folder.mkdir()
     for name in ("tube.png", "ruler.png"):
         shutil.copy(demo["dir"] / name, folder / name)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--images", str(folder), *BOARD, "--out", str(tmp_path / "c.json")
     )
     assert code == 2
@@ -99,7 +92,7 @@ def test_wrong_pattern_size_names_the_right_one(
     demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = _views(demo, tmp_path / "views", 2)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "intrinsics",
         "--images",
@@ -122,7 +115,7 @@ def test_views_of_different_sizes(
     folder = _views(demo, tmp_path / "views", 3)
     odd = cv2.resize(cv2.imread(str(folder / "view_02.png")), (800, 600))
     cv2.imwrite(str(folder / "view_02.png"), odd)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--images", str(folder), *BOARD, "--out", str(tmp_path / "c.json")
     )
     assert code == 2
@@ -131,19 +124,19 @@ def test_views_of_different_sizes(
 
 
 def test_bad_arguments_name_themselves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--images", str(tmp_path / "nowhere"), *BOARD, "--out", "c.json"
     )
     assert code == 2 and "nowhere: folder not found; --images takes the folder" in err
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--images", str(tmp_path), "--pattern", "9", "--square-mm", "25", "--out", "c"
     )
     assert code == 2 and "--pattern: must be COLSxROWS" in err
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--images", str(tmp_path), "--pattern", "9x6", "--out", "c.json"
     )
     assert code == 2 and "--square-mm: needed with intrinsics" in err
-    code, _, err = _run(capsys, "intrinsics", "--images", str(tmp_path), *BOARD, "--out", "c.json")
+    code, _, err = run_cli(capsys, "intrinsics", "--images", str(tmp_path), *BOARD, "--out", "c.json")
     assert code == 2 and "holds no images" in err
 
 
@@ -153,7 +146,7 @@ def test_fail_verdict_saves_nothing(
     config = tmp_path / "strict.toml"
     config.write_text("[calibrate]\nmax_rms_px = 0.001\nretake_rms_px = 0.01\n")
     folder = _views(demo, tmp_path / "views", 6)
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys,
         "intrinsics",
         "--config",
@@ -171,17 +164,15 @@ def test_fail_verdict_saves_nothing(
 
 
 def test_updates_only_the_intrinsics_of_an_existing_file(
-    demo: dict[str, Any], cal_dir: Path, capsys: pytest.CaptureFixture[str]
+    demo: dict[str, Any], cal: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cal = cal_dir / "cam01.json"
-    assert main(["scale", "--out", str(cal), "--board", str(demo["dir"] / "plane_board.png"), *BOARD]) == 0
     assert (
         main(["roi", "--cal", str(cal), "--points", "150,60;500,60;520,420;130,420", "--axis-deg", "3"]) == 0
     )
     before = json.loads(cal.read_text())
     capsys.readouterr()
-    folder = _views(demo, cal_dir / "views", 7)
-    code, out, _ = _run(capsys, "intrinsics", "--images", str(folder), *BOARD, "--out", str(cal))
+    folder = _views(demo, cal.parent / "views", 7)
+    code, out, _ = run_cli(capsys, "intrinsics", "--images", str(folder), *BOARD, "--out", str(cal))
     assert code == 0
     after = json.loads(cal.read_text())
     assert after["camera_matrix"] != before["camera_matrix"]  # 7 views instead of 10
@@ -189,7 +180,7 @@ def test_updates_only_the_intrinsics_of_an_existing_file(
         assert after[key] == before[key]
     assert after["verification"]["known_length_mm"] is None
     assert "run `scale` and `verify` again" in out
-    assert json.loads((cal_dir / "cam01.json.bak").read_text()) == before
+    assert json.loads((cal.parent / "cam01.json.bak").read_text()) == before
 
 
 @pytest.mark.skipif(not aruco_available(), reason="this OpenCV has no cv2.aruco ChArUco API")
@@ -200,7 +191,7 @@ def test_charuco_views(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     for i, pose in enumerate(demo_views(6, centre_mm=(105.0, 75.0))):
         cv2.imwrite(str(folder / f"c{i}.png"), render_charuco(camera, pose, 7, 5, 30.0, seed=i))
     board = ["--charuco", "7x5", "--square-mm", "30", "--marker-mm", "21"]
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "intrinsics", "--images", str(folder), *board, "--out", str(tmp_path / "w.json")
     )
     assert code == 0, out
@@ -220,7 +211,7 @@ def test_capture_from_a_camera_uri(
     for path in [views[0], *views]:  # the first view twice: the repeat is not captured again
         writer.write(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
     writer.release()
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys,
         "intrinsics",
         "--camera",
@@ -235,7 +226,7 @@ def test_capture_from_a_camera_uri(
     assert out.count("captured view_") == 7
     assert len(list((tmp_path / "c_views").glob("view_*.png"))) == 7
     assert json.loads((tmp_path / "c.intrinsics.json").read_text())["reprojection_rms_px"] < 0.5
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "intrinsics", "--camera", "nonsense", *BOARD, "--out", str(tmp_path / "c.json")
     )
     assert code == 2 and "--camera: 'nonsense' is not a camera URI" in err

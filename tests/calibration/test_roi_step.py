@@ -11,33 +11,20 @@ import numpy as np
 import pytest
 
 from calibration.calibration_file import load_calibration
-from calibration.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def cal(demo: dict[str, Any], cal_dir: Path) -> Path:
-    """A calibration file with intrinsics and a board scale."""
-    path = cal_dir / "cam01.json"
-    board = str(demo["dir"] / "plane_board.png")
-    assert main(["scale", "--out", str(path), "--board", board, "--pattern", "9x6", "--square-mm", "25"]) == 0
-    return path
+from tests.calibration.helpers import run_cli
 
 
 def test_points_and_axis(cal: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "roi", "--cal", str(cal), "--points", "150,60; 500,60; 520,420; 130,420", "--axis-deg", "2.5"
     )
     assert code == 0, out
     assert "ROI 4 points, bounding box (x, y, w, h) (130, 60, 391, 361), axis angle 2.50 deg" in out
     data = json.loads(cal.read_text())
     assert data["roi"] == [[150, 60], [500, 60], [520, 420], [130, 420]] and data["axis_angle_deg"] == 2.5
-    code, out, _ = _run(capsys, "roi", "--cal", str(cal), "--axis-deg", "-1")  # the axis only: the ROI stays
+    code, out, _ = run_cli(
+        capsys, "roi", "--cal", str(cal), "--axis-deg", "-1"
+    )  # the axis only: the ROI stays
     assert code == 0
     assert json.loads(cal.read_text())["roi"] == data["roi"]
     assert (cal.parent / "cam01.json.bak").exists()
@@ -61,7 +48,7 @@ def test_bad_roi_is_refused(
     cal: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     before = cal.read_text()
-    code, _, err = _run(capsys, "roi", "--cal", str(cal), *argv)
+    code, _, err = run_cli(capsys, "roi", "--cal", str(cal), *argv)
     assert code == 2
     assert message in err, err
     assert cal.read_text() == before
@@ -70,7 +57,7 @@ def test_bad_roi_is_refused(
 def test_estimate_axis_from_the_tube(
     demo: dict[str, Any], cal: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "roi", "--cal", str(cal), "--image", str(demo["dir"] / "tube.png"), "--estimate-axis"
     )
     assert code == 0, out
@@ -86,7 +73,7 @@ def test_estimate_axis_from_the_tube(
 
 
 def test_roi_needs_a_calibration_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "roi", "--cal", str(tmp_path / "none.json"), "--axis-deg", "1")
+    code, _, err = run_cli(capsys, "roi", "--cal", str(tmp_path / "none.json"), "--axis-deg", "1")
     assert code == 2
     assert "none.json: calibration file not found" in err and "steelsight-calibrate scale" in err
 
@@ -96,7 +83,7 @@ def test_without_points_or_display_says_to_pass_points(
 ) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    code, _, err = _run(capsys, "roi", "--cal", str(cal))
+    code, _, err = run_cli(capsys, "roi", "--cal", str(cal))
     assert code == 2
     assert "--points: not given, and points cannot be clicked here (no display (DISPLAY is not set))" in err
     assert "pass --points '120,40;520,40;540,460;100,460'" in err

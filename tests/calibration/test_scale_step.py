@@ -13,20 +13,12 @@ import numpy as np
 import pytest
 
 from calibration.calibration_file import load_calibration
-from calibration.cli import main
 from calibration.synthetic_board import PlanePose, demo_camera, project_plane_points
-
-BOARD = ["--pattern", "9x6", "--square-mm", "25"]
+from tests.calibration.helpers import BOARD, run_cli
 
 
 def _pose(data: dict[str, Any]) -> PlanePose:
     return PlanePose(np.array(data["rvec"]), np.array(data["tvec"]))
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _worst_length_error(cal_path: Path, pose: PlanePose, plane_points: np.ndarray) -> float:
@@ -48,7 +40,7 @@ def test_board_on_the_plane_within_half_a_percent(
     demo: dict[str, Any], cal_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cal = cal_dir / "cam01.json"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "scale", "--out", str(cal), "--board", str(demo["dir"] / "plane_board.png"), *BOARD
     )
     assert code == 0, out
@@ -74,7 +66,7 @@ def test_reference_point_pairs(
     a, b, c = _fmt(ends)
     cal = cal_dir / "cam01.json"
     points = f"{a},{b}=200;{a},{c}=160"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "scale", "--out", str(cal), "--image", str(demo["dir"] / "tube.png"), "--points", points
     )
     assert code == 0, out
@@ -97,7 +89,7 @@ def test_plane_points_give_a_homography(
     image = project_plane_points(demo_camera(), pose, plane)
     text = ";".join(f"{x:.3f},{y:.3f}={px:g},{py:g}" for (x, y), (px, py) in zip(image, plane, strict=True))
     cal = cal_dir / "cam01.json"
-    code, out, _ = _run(capsys, "scale", "--out", str(cal), "--points", text)
+    code, out, _ = run_cli(capsys, "scale", "--out", str(cal), "--points", text)
     assert code == 0, out
     assert json.loads(cal.read_text())["scale"]["method"] == "homography"
     assert _worst_length_error(cal, pose, plane) < 0.002
@@ -125,7 +117,7 @@ def test_plane_points_give_a_homography(
 def test_degenerate_reference_points_are_refused(
     cal_dir: Path, capsys: pytest.CaptureFixture[str], points: str, message: str
 ) -> None:
-    code, _, err = _run(capsys, "scale", "--out", str(cal_dir / "cam01.json"), "--points", points)
+    code, _, err = run_cli(capsys, "scale", "--out", str(cal_dir / "cam01.json"), "--points", points)
     assert code == 2
     assert f"--points: {message}" in err or message in err, err
     assert not (cal_dir / "cam01.json").exists()
@@ -134,7 +126,7 @@ def test_degenerate_reference_points_are_refused(
 def test_tube_diameter(demo: dict[str, Any], cal_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cal = cal_dir / "cam01.json"
     tube = demo["truth"]["tube"]
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys,
         "scale",
         "--out",
@@ -161,7 +153,7 @@ def test_tube_side_points_given(
     pose = _pose(demo["truth"]["tube"]["plane_pose"])
     edges = project_plane_points(demo_camera(), pose, np.array([[-50.0, 0.0], [70.0, 0.0]]))  # 120 mm across
     cal = cal_dir / "cam01.json"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "scale", "--out", str(cal), "--image", str(demo["dir"] / "tube.png"),
         "--tube-diameter-mm", "120", "--points", ",".join(_fmt(edges)),
     )  # fmt: skip
@@ -175,7 +167,7 @@ def test_image_of_another_size(
 ) -> None:
     image = cv2.resize(cv2.imread(str(demo["dir"] / "plane_board.png")), (800, 600))
     cv2.imwrite(str(cal_dir / "big.png"), image)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "scale", "--out", str(cal_dir / "cam01.json"), "--board", str(cal_dir / "big.png"), *BOARD
     )
     assert code == 2
@@ -186,9 +178,11 @@ def test_board_not_found_and_no_method(
     demo: dict[str, Any], cal_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cal = str(cal_dir / "cam01.json")
-    code, _, err = _run(capsys, "scale", "--out", cal, "--board", str(demo["dir"] / "tube.png"), *BOARD)
+    code, _, err = run_cli(capsys, "scale", "--out", cal, "--board", str(demo["dir"] / "tube.png"), *BOARD)
     assert code == 2 and "tube.png: no checkerboard 9x6 inner corners, 25 mm squares found" in err
-    code, _, err = _run(capsys, "scale", "--out", cal)
+    code, _, err = run_cli(capsys, "scale", "--out", cal)
     assert code == 2 and "choose a scale method" in err
-    code, _, err = _run(capsys, "scale", "--out", cal, "--board", "b.png", "--tube-diameter-mm", "5", *BOARD)
+    code, _, err = run_cli(
+        capsys, "scale", "--out", cal, "--board", "b.png", "--tube-diameter-mm", "5", *BOARD
+    )
     assert code == 2 and "choose one scale method" in err

@@ -10,24 +10,16 @@ import cv2
 import pytest
 
 from calibration.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.calibration.helpers import run_cli
 
 
 @pytest.fixture
-def cal(demo: dict[str, Any], cal_dir: Path) -> Path:
-    """A calibration file: intrinsics, board scale on the demo plane, an ROI and an axis."""
-    path = cal_dir / "cam01.json"
-    board = str(demo["dir"] / "plane_board.png")
-    assert main(["scale", "--out", str(path), "--board", board, "--pattern", "9x6", "--square-mm", "25"]) == 0
+def cal(cal: Path) -> Path:
+    """The shared calibration file (intrinsics, board scale on the demo plane) with an ROI and an axis."""
     assert (
-        main(["roi", "--cal", str(path), "--points", "150,60;500,60;520,420;130,420", "--axis-deg", "3"]) == 0
+        main(["roi", "--cal", str(cal), "--points", "150,60;500,60;520,420;130,420", "--axis-deg", "3"]) == 0
     )
-    return path
+    return cal
 
 
 def _ruler(demo: dict[str, Any]) -> tuple[str, float]:
@@ -40,7 +32,7 @@ def test_known_length_within_half_a_percent(
 ) -> None:
     points, length = _ruler(demo)
     image = demo["dir"] / "ruler.png"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys,
         "verify",
         "--cal",
@@ -71,7 +63,7 @@ def test_board_on_the_plane(
     demo: dict[str, Any], cal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "reports" / "board.png"
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify", "--cal", str(cal), "--image", str(demo["dir"] / "verify_board.png"),
         "--pattern", "9x6", "--square-mm", "25", "--report", str(report),
     )  # fmt: skip
@@ -87,7 +79,7 @@ def test_board_on_the_plane(
 
 def test_fail_verdict_exits_1(demo: dict[str, Any], cal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     points, length = _ruler(demo)
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify", "--cal", str(cal), "--image", str(demo["dir"] / "ruler.png"),
         "--points", points, "--known-mm", f"{length * 1.02}",
     )  # fmt: skip
@@ -103,20 +95,20 @@ def test_tolerance_comes_from_the_config(
     config.write_text("[calibrate]\nverify_tolerance_pct = 0.0001\n")
     points, length = _ruler(demo)
     ruler = str(demo["dir"] / "ruler.png")
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "verify", "--config", str(config), "--cal", str(cal), "--image", ruler,
         "--points", points, "--known-mm", f"{length}",
     )  # fmt: skip
     assert code == 1 and "tolerance 0.0001 %" in out
     config.write_text("[calibrate]\nverify_tolerance = 1\n")
-    code, _, err = _run(capsys, "verify", "--config", str(config), "--cal", str(cal), "--image", "x.png")
+    code, _, err = run_cli(capsys, "verify", "--config", str(config), "--cal", str(cal), "--image", "x.png")
     assert code == 2 and "site.toml: unknown key calibrate.verify_tolerance" in err
 
 
 def test_image_of_another_size(demo: dict[str, Any], cal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     small = cal.parent / "small.png"
     cv2.imwrite(str(small), cv2.resize(cv2.imread(str(demo["dir"] / "ruler.png")), (320, 240)))
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "verify",
         "--cal",
@@ -134,17 +126,17 @@ def test_image_of_another_size(demo: dict[str, Any], cal: Path, capsys: pytest.C
 
 def test_bad_verify_input(demo: dict[str, Any], cal: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ruler = str(demo["dir"] / "ruler.png")
-    code, _, err = _run(capsys, "verify", "--cal", str(cal), "--image", ruler, "--points", "10,10,100,10")
+    code, _, err = run_cli(capsys, "verify", "--cal", str(cal), "--image", ruler, "--points", "10,10,100,10")
     assert code == 2 and "--known-mm: needed" in err
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "verify", "--cal", str(cal), "--image", ruler, "--points", "10,10,100", "--known-mm", "5"
     )
     assert code == 2 and "--points: must be the two end points x1,y1,x2,y2" in err
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "verify", "--cal", str(cal), "--image", ruler, "--pattern", "9x6", "--square-mm", "25"
     )
     assert code == 2 and "ruler.png: no checkerboard 9x6" in err
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "verify", "--cal", str(cal), "--image", str(cal.parent / "nope.png"), "--points", "1,1,50,50"
     )
     assert code == 2 and "nope.png: image not found" in err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,23 @@ def make_publisher(tmp_path: Path) -> Iterator[Callable[..., Publisher]]:
     yield make
     for publisher in made:
         publisher.stop(drain_s=0.0, offline_timeout_s=0.5)
+
+
+@pytest.fixture
+def start_publisher(
+    broker: Mosquitto, section: Callable[..., MqttSection], make_publisher: Callable[..., Publisher]
+) -> Callable[..., Publisher]:
+    """Make a publisher for the started test broker and start it.
+
+    ``mqtt`` holds ``[mqtt]`` keys over the test section's; the other keywords go to ``make_publisher``.
+    """
+
+    def start(mqtt: Mapping[str, Any] | None = None, **kwargs: Any) -> Publisher:
+        publisher = make_publisher(section(broker.port, **(mqtt or {})), **kwargs)
+        publisher.start()
+        return publisher
+
+    return start
 
 
 @pytest.fixture

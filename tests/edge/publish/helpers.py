@@ -1,14 +1,18 @@
 """Test helpers for the MQTT tests: a real paho subscriber that records what arrives, schema checks,
-and pipeline results built from real measurements."""
+pipeline results built from real measurements, polling and Python subprocesses of this repository."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -19,12 +23,16 @@ from paho.mqtt.properties import Properties
 
 from edge.engines.base import EngineOutput
 from edge.frame import Frame
+from edge.measure import SlagMeasurement, measure_slag
 from edge.pipeline import Result
 from edge.preprocess import PreprocessSpec
 from edge.publish.payloads import load_schema
+from edge.synth.slag import SlagScene, render_slag
 
 PREFIX = "plant1/meltshop/rh1/slagcam01"
 DEVICE = "slagcam01"
+ROOT = Path(__file__).resolve().parents[3]
+"""The repository root (where ``python -m tests...`` runs)."""
 
 
 def validate(payload: dict[str, Any]) -> None:
@@ -159,3 +167,50 @@ def make_result(
     spec = PreprocessSpec(height=height, width=width, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     output = EngineOutput(classes=classes[None].astype(np.uint8))
     return Result(frame, output, spec, measurement=measurement, cycle=cycle, weld_mask=weld_mask)
+
+
+def measure_scene(scene: SlagScene) -> SlagMeasurement:
+    """The measurement of a rendered slag scene's true mask, through its true geometry."""
+    truth = scene.truth
+    return measure_slag(
+        scene.mask,
+        homography=np.asarray(truth.homography_image_to_plane),
+        axis_angle_deg=truth.axis_angle_deg,
+        tube_diameter_mm=truth.tube_diameter_mm,
+    )
+
+
+def slag_result(seq: int = 0, *, cycle: Any = None) -> Result:
+    """A pipeline ``Result`` of frame ``seq``: a rendered slag scene (one of 7) and its real measurement."""
+    scene = render_slag(0, seq % 7 + 1, (128, 128))
+    return make_result(
+        seq=seq,
+        ts_ms=1_700_000_000_000 + seq,
+        image=np.ascontiguousarray(scene.image[:, :, ::-1]),
+        classes=scene.mask,
+        measurement=measure_scene(scene),
+        cycle=cycle,
+    )
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def python_process(
+    *args: str, stdout: int | IO[bytes] = subprocess.DEVNULL, stderr: int | IO[bytes] = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """Start ``python args...`` in the repository root, with the repository on ``PYTHONPATH``."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        stdout=stdout,
+        stderr=stderr,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
-from edge.measure import measure_slag, measure_weld
+from edge.measure import SlagMeasurement, measure_slag, measure_weld
 from edge.measure.dip_cycle import SlagCycleMeasurement
 from edge.measure.mask_encoding import decode_mask
 from edge.measure.quality import MeasureQuality
@@ -21,20 +21,13 @@ from edge.publish.payloads import MetricSpec, ModelInfo, PayloadContext
 from edge.publish.topics import Topics
 from edge.synth.slag import render_slag
 from edge.synth.weld import render_weld
-from tests.edge.publish.helpers import validate
+from tests.edge.publish.helpers import measure_scene, validate
 
 CTX = PayloadContext("slagcam01", ModelInfo("slagnet", "1.2.0"), software="0.1.0")
 
 
-def slag_measurement(index: int = 1):
-    scene = render_slag(0, index, (128, 128))
-    truth = scene.truth
-    return measure_slag(
-        scene.mask,
-        homography=np.asarray(truth.homography_image_to_plane),
-        axis_angle_deg=truth.axis_angle_deg,
-        tube_diameter_mm=truth.tube_diameter_mm,
-    )
+def slag_measurement(index: int = 1) -> SlagMeasurement:
+    return measure_scene(render_slag(0, index, (128, 128)))
 
 
 def weld_scene(size: int = 256):

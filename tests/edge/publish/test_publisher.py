@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,40 +17,28 @@ import pytest
 
 from edge.config import MqttSection
 from edge.config_loader import ConfigError
-from edge.measure import measure_slag, measure_weld
+from edge.measure import measure_weld
 from edge.measure.dip_cycle import SlagCycleMeasurement
 from edge.measure.quality import MeasureQuality
 from edge.metrics import PipelineMetrics
 from edge.publish.outbox import Outbox
 from edge.publish.publisher import Publisher
-from edge.synth.slag import render_slag
 from edge.synth.weld import render_weld
-from tests.edge.publish.helpers import DEVICE, PREFIX, Collector, Message, make_result, validate
+from tests.edge.publish.helpers import (
+    DEVICE,
+    PREFIX,
+    Collector,
+    Message,
+    make_result,
+    python_process,
+    slag_result,
+    validate,
+    wait_until,
+)
 from tests.mosquitto import Mosquitto, free_port
 
-ROOT = Path(__file__).resolve().parents[3]
 STATUS = f"{PREFIX}/status"
 THICKNESS = f"{PREFIX}/slag/thickness"
-
-
-def slag_result(seq: int = 0, *, cycle: SlagCycleMeasurement | None = None):
-    scene = render_slag(0, seq % 7 + 1, (128, 128))
-    truth = scene.truth
-    measurement = measure_slag(
-        scene.mask,
-        homography=np.asarray(truth.homography_image_to_plane),
-        axis_angle_deg=truth.axis_angle_deg,
-        tube_diameter_mm=truth.tube_diameter_mm,
-    )
-    image = np.ascontiguousarray(scene.image[:, :, ::-1])
-    return make_result(
-        seq=seq,
-        ts_ms=1_700_000_000_000 + seq,
-        image=image,
-        classes=scene.mask,
-        measurement=measurement,
-        cycle=cycle,
-    )
 
 
 def weld_result(seq: int = 0, *, speckle: float = 0.0):
@@ -88,10 +74,9 @@ def wait_status(collector: Collector, predicate: Callable[[dict], bool], timeout
 
 
 def test_mosquitto_sub_sees_retained_status_and_a_valid_thickness(
-    broker: Mosquitto, section: Callable[..., MqttSection], make_publisher: Callable[..., Publisher]
+    broker: Mosquitto, start_publisher: Callable[..., Publisher]
 ) -> None:
-    publisher = make_publisher(section(broker.port), frame_rate_hz=5.0)
-    publisher.start()
+    publisher = start_publisher(frame_rate_hz=5.0)
     assert publisher.client.wait_connected(10)
     time.sleep(0.3)  # the birth is published right after the connect
     sub = subprocess.Popen(
@@ -135,16 +120,12 @@ def test_mosquitto_sub_sees_retained_status_and_a_valid_thickness(
 
 
 def test_every_payload_kind_the_publisher_emits_validates(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    collector: Collector, start_publisher: Callable[..., Publisher]
 ) -> None:
     metrics = PipelineMetrics()
     metrics.add_time("infer", 0.02)
     metrics.frame_done()
-    publisher = make_publisher(section(broker.port, metrics_interval_s=0.3), task=None, metrics=metrics)
-    publisher.start()
+    publisher = start_publisher({"metrics_interval_s": 0.3}, task=None, metrics=metrics)
     cycle = SlagCycleMeasurement(100.0, 2.0, 0.5, 10, 1, 2, 1, MeasureQuality.good())
     publisher(slag_result(1, cycle=cycle))
     publisher(weld_result(2))
@@ -175,13 +156,9 @@ def test_every_payload_kind_the_publisher_emits_validates(
 
 
 def test_protocol_3_1_1_publishes_without_properties(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    collector: Collector, start_publisher: Callable[..., Publisher]
 ) -> None:
-    publisher = make_publisher(section(broker.port, protocol="3.1.1"))
-    publisher.start()
+    publisher = start_publisher({"protocol": "3.1.1"})
     publisher(slag_result(1))
     message = collector.wait_for(lambda ms: any(m.topic == THICKNESS for m in ms))[-1]
     validate(message.json())
@@ -193,14 +170,8 @@ def test_protocol_3_1_1_publishes_without_properties(
     assert len(collector.on(f"{PREFIX}/cmd/reply")) == 1 and publisher.counters()["commands"] == 1
 
 
-def test_thickness_rate_cap(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
-) -> None:
-    publisher = make_publisher(section(broker.port, thickness_rate_hz=2.0))
-    publisher.start()
+def test_thickness_rate_cap(collector: Collector, start_publisher: Callable[..., Publisher]) -> None:
+    publisher = start_publisher({"thickness_rate_hz": 2.0})
     result = slag_result(1)
     for _ in range(10):  # 10 frames within well under half a second: one goes out
         publisher(result)
@@ -240,10 +211,7 @@ def test_broker_unreachable_at_start_then_everything_arrives(
         frames = [m.json()["frame"] for m in messages]
         assert sorted(set(frames)) == list(range(50))
         assert list(dict.fromkeys(frames)) == list(range(50)), "history arrives in order"
-        deadline = time.monotonic() + 5
-        while publisher.outbox.depth().rows and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert publisher.outbox.depth().rows == 0, "acknowledged rows are deleted"
+        assert wait_until(lambda: publisher.outbox.depth().rows == 0, 5), "acknowledged rows are deleted"
     finally:
         sub.close()
 
@@ -288,10 +256,8 @@ def test_live_first_sends_live_values_first_and_history_to_backfill_at_a_capped_
 
 
 def test_outbox_failing_turns_the_status_bad_and_the_camera_keeps_running(
-    broker: Mosquitto,
     collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    start_publisher: Callable[..., Publisher],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -299,8 +265,7 @@ def test_outbox_failing_turns_the_status_bad_and_the_camera_keeps_running(
         tmp_path / "small.sqlite", max_bytes=64 * 1024 * 1024, max_age_s=3600, synchronous="NORMAL"
     )
     metrics = PipelineMetrics()
-    publisher = make_publisher(section(broker.port), outbox=outbox, metrics=metrics)
-    publisher.start()
+    publisher = start_publisher(outbox=outbox, metrics=metrics)
     wait_status(collector, lambda s: s["reason"] == "birth")
     # A real SQLITE_FULL: cap the database file at its current size (what a full disk does).
     conn = outbox._conn  # the outbox's own connection: the pragma is per connection
@@ -329,14 +294,9 @@ def test_outbox_failing_turns_the_status_bad_and_the_camera_keeps_running(
 
 
 def test_oversized_weld_result_carries_a_reference_with_path_and_sha256(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
-    tmp_path: Path,
+    collector: Collector, start_publisher: Callable[..., Publisher], tmp_path: Path
 ) -> None:
-    publisher = make_publisher(section(broker.port, max_payload_bytes=4096), task="weld")
-    publisher.start()
+    publisher = start_publisher({"max_payload_bytes": 4096}, task="weld")
     publisher(weld_result(1, speckle=0.05))
     publisher(weld_result(2))
     weld = f"{PREFIX}/weld/result"
@@ -371,10 +331,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(
     caplog.set_level(logging.DEBUG)
     publisher = make_publisher(section(broker.port, username="cam", password_file=password_file))
     publisher.start()
-    deadline = time.monotonic() + 10
-    while publisher.client.last_error is None or "refused" not in publisher.client.last_error:
-        assert time.monotonic() < deadline, publisher.client.last_error
-        time.sleep(0.05)
+    assert wait_until(lambda: "refused" in (publisher.client.last_error or "")), publisher.client.last_error
     error = publisher.client.last_error
     assert "refused the connection" in error and "CONNACK reason code" in error
     assert "Bad user name or password" in error or "Not authorized" in error
@@ -446,13 +403,9 @@ def replies(collector: Collector) -> list[dict]:
 
 
 def test_malformed_and_unknown_commands_get_error_replies_and_publishing_goes_on(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    collector: Collector, start_publisher: Callable[..., Publisher]
 ) -> None:
-    publisher = make_publisher(section(broker.port))
-    publisher.start()
+    publisher = start_publisher()
     wait_status(collector, lambda s: s["reason"] == "birth")
     collector.publish(f"{PREFIX}/cmd/rebirth", b"{not json")
     collector.publish(f"{PREFIX}/cmd/self-destruct", b'{"id": "x1"}')
@@ -484,20 +437,14 @@ def test_malformed_and_unknown_commands_get_error_replies_and_publishing_goes_on
 
 
 def test_reload_calibration_and_snapshot_commands(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
-    tmp_path: Path,
+    collector: Collector, start_publisher: Callable[..., Publisher], tmp_path: Path
 ) -> None:
     answers = [True, False]
     seen: list[str] = []
-    publisher = make_publisher(
-        section(broker.port),
+    publisher = start_publisher(
         on_reload_calibration=lambda: answers.pop(0),
         on_snapshot=lambda command: seen.append(command.name or ""),
     )
-    publisher.start()
     wait_status(collector, lambda s: s["reason"] == "birth")
     collector.publish(f"{PREFIX}/cmd/reload-calibration", b'{"id": "r1"}')
     collector.publish(f"{PREFIX}/cmd/reload-calibration", b'{"id": "r2"}')
@@ -526,13 +473,12 @@ def test_reload_calibration_and_snapshot_commands(
 
 
 def test_mqtt5_command_with_response_topic_is_answered_there_with_its_correlation_data(
-    broker: Mosquitto, section: Callable[..., MqttSection], make_publisher: Callable[..., Publisher]
+    broker: Mosquitto, start_publisher: Callable[..., Publisher]
 ) -> None:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    publisher = make_publisher(section(broker.port))
-    publisher.start()
+    publisher = start_publisher()
     assert publisher.client.wait_connected(10)
     requester = Collector(broker.port, ("scada/replies/42",), client_id="scada")
     try:
@@ -555,21 +501,8 @@ def test_mqtt5_command_with_response_topic_is_answered_there_with_its_correlatio
 
 
 def _publisher_process(port: int, outbox: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.edge.publish.publisher_process",
-            "--port",
-            str(port),
-            "--outbox",
-            str(outbox),
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return python_process(
+        "-m", "tests.edge.publish.publisher_process", "--port", str(port), "--outbox", str(outbox), *extra
     )
 
 
@@ -700,10 +633,7 @@ def test_tls_with_a_client_certificate(
     publisher.start()
     assert publisher.client.wait_connected(15), publisher.client.last_error
     publisher(slag_result(1))
-    deadline = time.monotonic() + 10
-    while publisher.counters()["acked"] < 1:
-        assert time.monotonic() < deadline, publisher.counters()
-        time.sleep(0.05)
+    assert wait_until(lambda: publisher.counters()["acked"] >= 1), publisher.counters()
     # without the client certificate the broker refuses the TLS handshake
     plain = make_publisher(section(broker.port, ca_file=tls["ca.pem"], client_id="no-cert"))
     plain.start()
@@ -749,21 +679,14 @@ def test_outbox_that_cannot_be_opened_at_start_does_not_stop_the_camera(
 
 
 def test_weld_image_that_cannot_be_saved_still_publishes_the_geometry(
-    broker: Mosquitto,
-    collector: Collector,
-    section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
-    tmp_path: Path,
+    collector: Collector, start_publisher: Callable[..., Publisher], tmp_path: Path
 ) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the image folder should be")
     metrics = PipelineMetrics()
-    publisher = make_publisher(
-        section(broker.port, save_weld_images=True, image_dir=blocker / "images"),
-        task="weld",
-        metrics=metrics,
+    publisher = start_publisher(
+        {"save_weld_images": True, "image_dir": blocker / "images"}, task="weld", metrics=metrics
     )
-    publisher.start()
     publisher(weld_result(1))  # never raises
     message = collector.wait_for(lambda ms: any(m.topic.endswith("/weld/result") for m in ms))[-1]
     payload = message.json()

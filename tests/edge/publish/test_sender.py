@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from edge.config import MqttSection
 from edge.publish.publisher import Publisher
-from tests.edge.publish.helpers import PREFIX, Collector
+from tests.edge.publish.helpers import PREFIX, Collector, wait_until
 from tests.mosquitto import Mosquitto
 
 
@@ -47,29 +47,24 @@ def test_window_follows_the_brokers_receive_maximum_and_order_is_kept(
 
 
 def test_qos0_and_qos1_rows_are_deleted_once_handed_over_or_acknowledged(
-    broker: Mosquitto, section: Callable[..., MqttSection], make_publisher: Callable[..., Publisher]
+    start_publisher: Callable[..., Publisher],
 ) -> None:
-    publisher = make_publisher(section(broker.port))
-    publisher.start()
+    publisher = start_publisher()
     assert publisher.client.wait_connected(10)
     for i in range(200):
         publisher.store(f"{PREFIX}/a", {"schema": "x", "seq": None, "i": i}, kind="metrics", qos=0)
         publisher.store(f"{PREFIX}/b", {"schema": "x", "seq": None, "i": i}, kind="measurement")
-    deadline = time.monotonic() + 20
-    while publisher.outbox.depth().rows and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert publisher.outbox.depth().rows == 0
+    assert wait_until(lambda: publisher.outbox.depth().rows == 0, 20)
     stats = publisher.sender.stats
     assert stats.published == stats.acked == 400 and publisher.sender.inflight == 0
 
 
 def test_rows_in_flight_when_the_broker_dies_are_sent_after_it_returns(
-    broker: Mosquitto, section: Callable[..., MqttSection], make_publisher: Callable[..., Publisher]
+    broker: Mosquitto, start_publisher: Callable[..., Publisher]
 ) -> None:
     sub = Collector(broker.port, (f"{PREFIX}/b",), client_id="keeper", persistent=True)
     sub.wait_subscribed()
-    publisher = make_publisher(section(broker.port))
-    publisher.start()
+    publisher = start_publisher()
     assert publisher.client.wait_connected(10)
     try:
         for i in range(100):
@@ -81,16 +76,12 @@ def test_rows_in_flight_when_the_broker_dies_are_sent_after_it_returns(
         broker.freeze()
         for i in range(100, 200):
             publisher.store(f"{PREFIX}/b", {"schema": "x", "seq": None, "i": i}, kind="measurement")
-        deadline = time.monotonic() + 5
-        while publisher.sender.inflight < 20 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: publisher.sender.inflight >= 20, 5, 0.01)
         assert publisher.sender.inflight == 20, "the window is full of unacknowledged rows"
         broker.kill()
         broker.start()
         messages = sub.wait_for(lambda ms: {m.json()["i"] for m in ms} >= set(range(200)), timeout=30)
-        deadline = time.monotonic() + 10
-        while publisher.outbox.depth().rows and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: publisher.outbox.depth().rows == 0, 10)
     finally:
         sub.close()
     unique = list(dict.fromkeys(m.json()["i"] for m in messages))

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from edge.config import MqttSection, load_runtime_config
 from edge.config_loader import ConfigError
-from edge.measure import measure_slag
 from edge.metrics import PipelineMetrics
 from edge.publish.client import PublishTicket
 from edge.publish.outbox import Outbox, OutboxRow
@@ -37,11 +32,17 @@ from edge.publish.sparkplug import (
     sparkplug_b_pb2,
 )
 from edge.publish.sparkplug.codec import DATETIME, DOUBLE, UINT64
-from edge.synth.slag import render_slag
-from tests.edge.publish.helpers import DEVICE, PREFIX, Collector, Message, make_result
+from tests.edge.publish.helpers import (
+    DEVICE,
+    PREFIX,
+    Collector,
+    Message,
+    python_process,
+    slag_result,
+    wait_until,
+)
 from tests.mosquitto import Mosquitto
 
-ROOT = Path(__file__).resolve().parents[3]
 GROUP = "meltshop"
 NODE = DEVICE  # the edge node id defaults to the camera id
 BASE = f"spBv1.0/{GROUP}"
@@ -49,19 +50,11 @@ NBIRTH, DBIRTH = f"{BASE}/NBIRTH/{NODE}", f"{BASE}/DBIRTH/{NODE}/{DEVICE}"
 NDATA, DDATA = f"{BASE}/NDATA/{NODE}", f"{BASE}/DDATA/{NODE}/{DEVICE}"
 NDEATH, NCMD, DCMD = f"{BASE}/NDEATH/{NODE}", f"{BASE}/NCMD/{NODE}", f"{BASE}/DCMD/{NODE}/{DEVICE}"
 SEQ_TOPICS = (NBIRTH, DBIRTH, NDATA, DDATA)
+SPARKPLUG = {"mode": "sparkplug", "sparkplug_group_id": GROUP}
+"""The ``[mqtt]`` keys of Sparkplug mode."""
 
 
 # ------------------------------------------------------------------ helpers
-
-
-@pytest.fixture
-def sp_section(section: Callable[..., MqttSection]) -> Callable[..., MqttSection]:
-    """An ``[mqtt]`` section in Sparkplug mode for the test broker."""
-
-    def make(port: int, **kwargs: Any) -> MqttSection:
-        return section(port, mode="sparkplug", sparkplug_group_id=GROUP, **kwargs)
-
-    return make
 
 
 @pytest.fixture
@@ -148,35 +141,17 @@ def drop_connection(publisher: Publisher) -> None:
     sock.shutdown(socket.SHUT_RDWR)
 
 
-def real_slag_result(seq: int):
-    scene = render_slag(0, seq % 7 + 1, (128, 128))
-    truth = scene.truth
-    measurement = measure_slag(
-        scene.mask,
-        homography=np.asarray(truth.homography_image_to_plane),
-        axis_angle_deg=truth.axis_angle_deg,
-        tube_diameter_mm=truth.tube_diameter_mm,
-    )
-    return make_result(
-        seq=seq,
-        ts_ms=1_700_000_000_000 + seq,
-        image=np.ascontiguousarray(scene.image[:, :, ::-1]),
-        classes=scene.mask,
-        measurement=measurement,
-    )
-
-
 # ------------------------------------------------------------------ births, aliases, data
 
 
 def test_births_declare_every_metric_and_data_uses_aliases_only(
     broker: Mosquitto,
     spb: Collector,
-    sp_section: Callable[..., MqttSection],
+    section: Callable[..., MqttSection],
     make_publisher: Callable[..., Publisher],
 ) -> None:
-    publisher = make_publisher(sp_section(broker.port), metrics=PipelineMetrics())
-    stored = real_slag_result(1)
+    publisher = make_publisher(section(broker.port, **SPARKPLUG), metrics=PipelineMetrics())
+    stored = slag_result(1)
     publisher(stored)  # stored before the connection: history after the births
     publisher.start()
     spb.wait_for(count_on(DDATA, 1))
@@ -308,13 +283,9 @@ def test_weld_device_birth_and_value_encoding_without_a_broker(tmp_path: Path) -
 
 
 def test_seq_counts_every_message_in_send_order_and_wraps_after_255(
-    broker: Mosquitto,
-    spb: Collector,
-    sp_section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    spb: Collector, start_publisher: Callable[..., Publisher]
 ) -> None:
-    publisher = make_publisher(sp_section(broker.port))
-    publisher.start()
+    publisher = start_publisher(SPARKPLUG)
     spb.wait_for(count_on(DBIRTH, 1))
     for i in range(300):
         store_thickness(publisher, i)
@@ -335,7 +306,7 @@ def test_seq_counts_every_message_in_send_order_and_wraps_after_255(
 def test_bdseq_of_the_will_matches_the_nbirth_and_grows_across_reconnects_and_restarts(
     broker: Mosquitto,
     spb: Collector,
-    sp_section: Callable[..., MqttSection],
+    section: Callable[..., MqttSection],
     make_publisher: Callable[..., Publisher],
     tmp_path: Path,
 ) -> None:
@@ -346,7 +317,7 @@ def test_bdseq_of_the_will_matches_the_nbirth_and_grows_across_reconnects_and_re
 
     def make() -> Publisher:
         outbox = Outbox(outbox_path, max_bytes=1 << 24, max_age_s=3600, synchronous="NORMAL")
-        return make_publisher(sp_section(broker.port), outbox=outbox)
+        return make_publisher(section(broker.port, **SPARKPLUG), outbox=outbox)
 
     first = make()
     first.start()
@@ -390,17 +361,8 @@ while True:
 """
     outbox = tmp_path / "killed.sqlite"
 
-    def run() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-c", script, str(outbox)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / "camera.log").open("ab"),
-        )
-
     for n in (1, 2):
-        process = run()
+        process = python_process("-c", script, str(outbox), stderr=(tmp_path / "camera.log").open("ab"))
         try:
             spb.wait_for(count_on(NBIRTH, n), timeout=60)
         finally:
@@ -416,13 +378,9 @@ while True:
 
 
 def test_ncmd_rebirth_by_name_or_alias_sends_new_births(
-    broker: Mosquitto,
-    spb: Collector,
-    sp_section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    spb: Collector, start_publisher: Callable[..., Publisher]
 ) -> None:
-    publisher = make_publisher(sp_section(broker.port))
-    publisher.start()
+    publisher = start_publisher(SPARKPLUG)
     spb.wait_for(count_on(DBIRTH, 1))
     store_thickness(publisher, 1)
     spb.wait_for(count_on(DDATA, 1))
@@ -459,14 +417,10 @@ def test_ncmd_rebirth_by_name_or_alias_sends_new_births(
 
 
 def test_state_gate_holds_data_while_the_host_is_offline_and_flushes_it_as_history(
-    broker: Mosquitto,
-    spb: Collector,
-    sp_section: Callable[..., MqttSection],
-    make_publisher: Callable[..., Publisher],
+    spb: Collector, start_publisher: Callable[..., Publisher]
 ) -> None:
     host = "scada1"
-    publisher = make_publisher(sp_section(broker.port, sparkplug_primary_host_id=host))
-    publisher.start()
+    publisher = start_publisher({**SPARKPLUG, "sparkplug_primary_host_id": host})
     assert publisher.client.wait_connected(10)
     store_thickness(publisher, 0)
     time.sleep(1.0)
@@ -483,9 +437,7 @@ def test_state_gate_holds_data_while_the_host_is_offline_and_flushes_it_as_histo
     )
 
     publish_state(spb, host, False, 2000)
-    deadline = time.monotonic() + 5
-    while publisher.sparkplug.may_publish() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not publisher.sparkplug.may_publish(), 5, 0.02)
     for i in range(2, 7):
         store_thickness(publisher, i)
     publish_state(spb, host, True, 1500)  # older than the last STATE: ignored

@@ -21,33 +21,24 @@ what the subscriber missed.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.edge.publish.helpers import PREFIX, Collector, Message, validate
+from tests.edge.publish.helpers import PREFIX, Collector, Message, python_process, validate
 from tests.edge.publish.publisher_process import DEVICE, thickness_of
 from tests.mosquitto import Mosquitto
 
-ROOT = Path(__file__).resolve().parents[3]
 COUNT = 10_000
 RATE = 200.0
 
 
 def _start_publisher(port: int, outbox: Path, log: Path, count: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "tests.edge.publish.publisher_process", "--port", str(port)]
-    command += ["--outbox", str(outbox), "--count", str(count), "--rate", str(RATE)]
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    args = ["-m", "tests.edge.publish.publisher_process", "--port", str(port), "--outbox", str(outbox)]
+    args += ["--count", str(count), "--rate", str(RATE)]
+    return python_process(*args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
 def _logged(progress: Path) -> dict[int, int]:
