@@ -202,7 +202,11 @@ def test_install_script_dry_run_changes_nothing(tmp_path: Path) -> None:
     (stubs / "python3").chmod(0o755)
     env = {**os.environ, "PATH": f"{stubs}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     command = ["bash", str(INSTALL), "--dry-run", "--camera", "test", "--source-dir", str(ROOT)]
-    command += ["--bundle", str(ROOT / "bundles" / "slag_synthetic"), "--with-broker"]
+    # A real (tiny) bundle made here: the repository's bundles/ folder is not committed.
+    from tests.edge.bundle.test_loader import make_bundle
+
+    bundle = make_bundle(tmp_path / "slag_synthetic", precisions=("fp32",))
+    command += ["--bundle", str(bundle), "--with-broker"]
     result = subprocess.run(
         command,
         capture_output=True,
