@@ -105,9 +105,15 @@ def _cuda_step(
 
 
 def measurement_stage(
-    config: RuntimeConfig, bundle: Bundle, metrics: PipelineMetrics | None = None
+    config: RuntimeConfig,
+    bundle: Bundle,
+    metrics: PipelineMetrics | None = None,
+    calibration: Calibration | None = None,
 ) -> MeasurementStage | None:
-    """The measurement post handler, or ``None`` (logged) when no scale is configured."""
+    """The measurement post handler, or ``None`` (logged) when no scale is configured.
+
+    ``calibration`` is the already loaded ``measure.calibration`` file (read here when omitted).
+    """
     section = config.measure
     if section.calibration is None and section.mm_per_px is None and not section.scale_from_truth:
         log.warning(
@@ -116,7 +122,7 @@ def measurement_stage(
             config.camera.id,
         )
         return None
-    return MeasurementStage(section, bundle.manifest, metrics)
+    return MeasurementStage(section, bundle.manifest, metrics, calibration)
 
 
 def make_step_factory(
@@ -133,7 +139,7 @@ def make_step_factory(
 
     def factory() -> tuple[InferenceStep, Engine]:
         engine, reason = open_engine(
-            bundle.dir,
+            bundle,
             config.model.precision,
             config.model.backend,
             device=config.model.device,
@@ -229,7 +235,7 @@ def run_camera(
     class_names = [c.name for c in bundle.manifest.classes]
     metrics = metrics or PipelineMetrics()
     handlers: list[PostHandler] = []
-    stage = measurement_stage(config, bundle, metrics)
+    stage = measurement_stage(config, bundle, metrics, calibration)
     if stage is not None:
         handlers.append(stage)
     publisher = make_publisher(

@@ -129,6 +129,8 @@ class MeasurementStage:
         The bundle's manifest (task, classes, matting thresholds).
     metrics
         Where the measurements' quality codes are counted (``measured_GOOD`` ...).
+    calibration
+        The ``section.calibration`` file when the caller already loaded it (read here otherwise).
 
     Raises
     ------
@@ -139,7 +141,11 @@ class MeasurementStage:
     """
 
     def __init__(
-        self, section: MeasureSection, manifest: Manifest, metrics: PipelineMetrics | None = None
+        self,
+        section: MeasureSection,
+        manifest: Manifest,
+        metrics: PipelineMetrics | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         if section.task != manifest.task:
             raise ValueError(
@@ -152,9 +158,8 @@ class MeasurementStage:
         self._lock = threading.Lock()
         self._fixed: MeasureScale | None = None
         if section.calibration is not None:
-            self._fixed = scale_from_calibration(
-                load_calibration(section.calibration), str(section.calibration)
-            )
+            loaded = calibration if calibration is not None else load_calibration(section.calibration)
+            self._fixed = scale_from_calibration(loaded, str(section.calibration))
         elif section.mm_per_px is not None:
             self._fixed = MeasureScale(
                 section.mm_per_px, None, section.axis_angle_deg, section.tube_diameter_mm, None, "config"

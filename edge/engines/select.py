@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edge.bundle.loader import load_bundle
+from edge.bundle.loader import Bundle, load_bundle
 from edge.engines.base import Engine
 from edge.engines.tensorrt_build import (
     SUPPORTED_MAJORS,
@@ -253,7 +253,7 @@ def _choose_onnxruntime(device: str, reasons: list[str]) -> tuple[str, str, str]
 
 
 def open_engine(
-    bundle_dir: Path,
+    bundle_dir: Bundle | Path,
     precision: str,
     backend: str = "auto",
     *,
@@ -274,7 +274,8 @@ def open_engine(
     Parameters
     ----------
     bundle_dir
-        The bundle folder.
+        The bundle folder, or a bundle the caller already loaded (then it is not read and its
+        hashes are not checked again).
     precision
         ``"fp32"``, ``"fp16"`` or ``"int8"``.
     backend
@@ -322,7 +323,9 @@ def open_engine(
 
     from edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 
-    bundle = load_bundle(Path(bundle_dir), precision=precision)
+    bundle = (
+        bundle_dir if isinstance(bundle_dir, Bundle) else load_bundle(Path(bundle_dir), precision=precision)
+    )
     if height is not None or width is not None:
         spec = bundle.manifest.input
         bundle.check_input_size(
