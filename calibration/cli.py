@@ -505,10 +505,7 @@ def _cmd_scale(args: argparse.Namespace, settings: Settings) -> int:
         result, size = _scale_by_points(args, target)
     for line in result.lines:
         print(line)
-    written, notes = save_scale(
-        result, args.cal, tuple(int(v) for v in size), args.camera_id, args.technician
-    )
-    cal = load_calibration(written)
+    cal, notes = save_scale(result, target, tuple(int(v) for v in size), args.camera_id, args.technician)
     centre = ((cal.width - 1) / 2.0, (cal.height - 1) / 2.0)
     print(
         f"scale: {cal.scale.method} from {cal.scale.source}, {cal.mm_per_px_at(centre):.5f} mm/px at the "
@@ -557,7 +554,7 @@ def _cmd_roi(args: argparse.Namespace, settings: Settings) -> int:
         roi = tuple(points)  # type: ignore[arg-type]
     if roi is not None:
         check_roi(roi, cal.image_size)
-    updated = save_roi(args.cal, roi, axis, args.technician)
+    updated = save_roi(args.cal, cal, roi, axis, args.technician)
     bounds = updated.roi_bounds()
     print(
         f"wrote {args.cal}: ROI "
@@ -610,10 +607,10 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         f"verify {ver.verdict}: worst error {ver.error_mm:+.3f} mm ({ver.error_pct:+.3f} %) on "
         f"{result.worst.label}, tolerance {tolerance:g} %"
     )
-    save_verification(args.cal, cal, ver)
+    cal = save_verification(args.cal, cal, ver)
     stem = args.cal.name[: -len(".json")] if args.cal.name.endswith(".json") else args.cal.name
     report = args.report or args.cal.with_name(f"{stem}.verify.png")
-    save_report(report, image, load_calibration(args.cal), result)
+    save_report(report, image, cal, result)
     summary = report.with_suffix(".json")
     write_json_atomic(summary, result.summary(str(args.cal), str(args.image), str(report)))
     print(f"wrote the verification into {args.cal}, the report {report} and the summary {summary}")

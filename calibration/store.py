@@ -244,15 +244,15 @@ def save_intrinsics(
 
 def save_scale(
     result: ScaleResult,
-    path: str | Path,
+    target: Target,
     image_size: tuple[int, int],
     camera_id: str | None,
     technician: str | None,
-    set_axis: bool = True,
-) -> tuple[Path, list[str]]:
+) -> tuple[Calibration, list[str]]:
     """Create the calibration file with this scale, or replace the scale of the existing one.
 
-    ``set_axis``: store the axis angle the tube method found when the file has none yet.
+    ``target`` is what :func:`load_target` found at the file. The axis angle the tube method found
+    is stored when the file has none yet. Returns the calibration written and notes for the technician.
 
     Raises
     ------
@@ -261,8 +261,7 @@ def save_scale(
     CalibrationError
         When the result would make an invalid file (e.g. an ill-conditioned homography).
     """
-    path = Path(path)
-    target = load_target(path)
+    path = target.path
     known = target.image_size
     if known is not None and tuple(known) != tuple(image_size):
         where = path.name if target.existing is not None else pending_path(path).name
@@ -271,16 +270,15 @@ def save_scale(
             f"the image is {image_size[0]}x{image_size[1]} (HxW) but {where} is for {known[0]}x{known[1]}: "
             "use an image from this camera at the resolution it measures at",
         )
-    notes: list[str] = []
+    axis = target.existing.axis_angle_deg if target.existing is not None else None
+    axis_from_tube = axis is None and result.axis_angle_deg is not None
+    if axis_from_tube:
+        axis = round(result.axis_angle_deg, 3)
     if target.existing is not None:
         cal = target.existing
         _check_camera_id(camera_id, cal.camera_id, path)
         rms = cal.verification.reprojection_rms_px if cal.verification is not None else None
-        axis = cal.axis_angle_deg
-        if set_axis and axis is None and result.axis_angle_deg is not None:
-            axis = round(result.axis_angle_deg, 3)
-            notes.append(f"axis angle {axis:.2f} deg taken from the tube edges (change it with `roi`)")
-        updated = replace(
+        cal = replace(
             cal,
             scale=result.scale,
             tube_diameter_mm=result.tube_diameter_mm
@@ -292,12 +290,11 @@ def save_scale(
             created_at=_now(),
             tool_version=TOOL_VERSION,
         )
-        save_calibration(updated, path)
-        notes.insert(0, f"replaced the scale of {path} (previous file kept as {path.name}.bak)")
+        save_calibration(cal, path)
+        notes = [f"replaced the scale of {path} (previous file kept as {path.name}.bak)"]
     else:
         _check_camera_id(camera_id, target.pending.camera_id if target.pending else None, path)
         pending = target.pending
-        axis = round(result.axis_angle_deg, 3) if set_axis and result.axis_angle_deg is not None else None
         cal = Calibration(
             camera_id=pending.camera_id if pending is not None else _new_camera_id(camera_id, path),
             image_size=tuple(image_size),
@@ -317,24 +314,23 @@ def save_scale(
             if pending
             else "without intrinsics (raw pixels)"
         )
-        notes.append(f"created {path} {source}")
-        if axis is not None:
-            notes.append(f"axis angle {axis:.2f} deg taken from the tube edges (change it with `roi`)")
+        notes = [f"created {path} {source}"]
+    if axis_from_tube:
+        notes.append(f"axis angle {axis:.2f} deg taken from the tube edges (change it with `roi`)")
     notes.append(
         f"next: steelsight-calibrate roi --cal {path} ... and steelsight-calibrate verify --cal {path} ..."
     )
-    return path, notes
+    return cal, notes
 
 
 def save_roi(
     path: str | Path,
+    cal: Calibration,
     roi: tuple[tuple[float, float], ...] | None,
     axis_angle_deg: float | None,
     technician: str | None,
 ) -> Calibration:
-    """Set the ROI and/or the axis angle (``None`` keeps the file's) of an existing file."""
-    path = Path(path)
-    cal = require_calibration(path, "roi")
+    """Set the ROI and/or the axis angle (``None`` keeps the file's) of the file ``cal`` was loaded from."""
     updated = replace(
         cal,
         roi=roi if roi is not None else cal.roi,
