@@ -127,12 +127,20 @@ class PipelineMetrics:
     def recent_fps(self) -> float:
         """Frames per second over the last ``fps_window_s`` seconds."""
         now = time.monotonic()
+        count, newest, oldest = 0, 0.0, 0.0
         with self._lock:
-            recent = [t for t in self._done_times if now - t <= self._fps_window_s]
-        if len(recent) < 2:
+            # Finish times are appended in order: walk back from the newest until one is too old.
+            for t in reversed(self._done_times):
+                if now - t > self._fps_window_s:
+                    break
+                if count == 0:
+                    newest = t
+                oldest = t
+                count += 1
+        if count < 2:
             return 0.0
-        span = recent[-1] - recent[0]
-        return (len(recent) - 1) / span if span > 0 else 0.0
+        span = newest - oldest
+        return (count - 1) / span if span > 0 else 0.0
 
     def snapshot(self) -> dict[str, Any]:
         """Every figure as plain JSON-ready values (what the metrics topic publishes)."""

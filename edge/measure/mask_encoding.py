@@ -235,6 +235,16 @@ def encode_rle(mask: np.ndarray, *, compressed: bool = True) -> dict[str, Any]:
     return {"size": [height, width], "counts": rle_counts_to_string(counts) if compressed else counts}
 
 
+def _rle_counts(rle: Mapping[str, Any]) -> Sequence[int]:
+    """The run lengths of a COCO RLE, whether its counts are a string, bytes or a list."""
+    if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
+        raise ValueError("RLE must be a mapping with 'size' and 'counts'")
+    counts = rle["counts"]
+    if isinstance(counts, (str, bytes, bytearray)):
+        return rle_counts_from_string(counts)
+    return counts
+
+
 def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
     """Decode a COCO RLE ``{"size": [h, w], "counts": ...}`` with string, bytes or list counts.
 
@@ -248,20 +258,12 @@ def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
     ValueError
         If a field is missing or malformed.
     """
-    if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
-        raise ValueError("RLE must be a mapping with 'size' and 'counts'")
-    counts = rle["counts"]
-    if isinstance(counts, (str, bytes, bytearray)):
-        counts = rle_counts_from_string(counts)
-    return rle_to_mask(counts, rle["size"])
+    return rle_to_mask(_rle_counts(rle), rle["size"])
 
 
 def rle_area(rle: Mapping[str, Any]) -> int:
     """Number of foreground pixels of a COCO RLE (the sum of its odd-indexed runs)."""
-    counts = rle["counts"]
-    if isinstance(counts, (str, bytes, bytearray)):
-        counts = rle_counts_from_string(counts)
-    return int(sum(counts[1::2]))
+    return int(sum(_rle_counts(rle)[1::2]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from calibration.scale import apply_homography, denominators
 from edge.measure.quality import MeasureQuality
 
 __all__ = ["WeldMeasureConfig", "WeldMeasurement", "measure_weld"]
@@ -277,39 +278,33 @@ class _Plane:
                 f"homography must be a finite 3x3 matrix (image -> plane in mm), got shape {h.shape}"
             )
         h = h / np.linalg.norm(h)
-        if np.linalg.det(h) == 0.0 or not np.linalg.cond(h) < 1e13:
+        det = float(np.linalg.det(h))
+        if det == 0.0 or not np.linalg.cond(h) < 1e13:
             raise ValueError("homography is not invertible (singular 3x3 matrix)")
         self.h = h
         self.h_inv = np.linalg.inv(h)
-        self.det = float(np.linalg.det(h))
+        self.det = det
 
     def to_plane(self, xy: np.ndarray) -> np.ndarray:
         """Plane mm of image points ``(N, 2)``."""
         if self.scale is not None:
             return np.asarray(xy, np.float64) * self.scale
-        return _apply(self.h, xy)
+        return apply_homography(self.h, xy)
 
     def to_image(self, pts: np.ndarray) -> np.ndarray:
         """Image px of plane points ``(N, 2)``."""
         if self.scale is not None:
             return np.asarray(pts, np.float64) / self.scale
-        return _apply(self.h_inv, pts)
+        return apply_homography(self.h_inv, pts)
 
     def pixel_area(self, xy: np.ndarray) -> np.ndarray:
         """Plane area (mm^2) covered by the pixels centred at ``xy`` ``(N, 2)``."""
         if self.scale is not None:
             return np.full(len(xy), self.scale**2)
-        w = self.h[2, 0] * xy[:, 0] + self.h[2, 1] * xy[:, 1] + self.h[2, 2]
+        w = denominators(self.h, xy)
         if np.any(w <= 0) and np.any(w >= 0):
             raise ValueError("homography maps part of the weld to infinity (the weld crosses its horizon)")
         return np.abs(self.det / w**3)
-
-
-def _apply(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    pts = np.asarray(xy, np.float64)
-    out = pts @ h[:2, :2].T + h[:2, 2]
-    w = pts @ h[2, :2] + h[2, 2]
-    return out / w[:, None]
 
 
 # --------------------------------------------------------------------------------------------
