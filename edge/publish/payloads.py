@@ -47,6 +47,7 @@ import numpy as np
 from edge import __version__
 from edge.atomic_file import atomic_write
 from edge.measure.mask_encoding import encode_mask, encode_png_1bit
+from edge.measure.quality import MeasureQuality
 
 __all__ = [
     "CONTENT_TYPE",
@@ -392,11 +393,11 @@ def weld_payload(
         reference["mask"] = save_image(Path(image_dir) / name, data, "png_1bit", mask.shape[:2]).as_payload()
         payload["mask"] = None
     payload["reference"] = reference
-    if oversized and encoded_size(payload) > max_bytes:
+    if oversized and (size := encoded_size(payload)) > max_bytes:
         log.warning(
             "weld payload of frame %s is %d bytes even without its mask (max_payload_bytes %d); sent anyway",
             frame,
-            encoded_size(payload),
+            size,
             max_bytes,
         )
     return payload
@@ -454,11 +455,7 @@ def status_payload(
         The topics used, by name.
     """
     if quality is None:
-        quality = (
-            {"quality": "GOOD", "quality_code": 192, "quality_reason": ""}
-            if online
-            else {"quality": "BAD", "quality_code": 0, "quality_reason": f"offline: {reason}"}
-        )
+        quality = (MeasureQuality.good() if online else MeasureQuality.bad(f"offline: {reason}")).as_payload()
     return {
         **ctx.header("status", seq, ts_ms),
         "online": bool(online),

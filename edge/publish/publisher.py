@@ -54,6 +54,7 @@ import numpy as np
 from edge.config import MqttSection
 from edge.config_loader import ConfigError
 from edge.frame import utc_ms
+from edge.measure.quality import MeasureQuality
 from edge.metrics import PipelineMetrics
 from edge.publish import payloads
 from edge.publish.client import CONTENT_TYPE_KEY, MqttClient, Will
@@ -732,11 +733,7 @@ class Publisher:
         outbox = self.outbox_summary()
         quality = None
         if online and outbox["failing"]:
-            quality = {
-                "quality": "BAD",
-                "quality_code": 0,
-                "quality_reason": f"outbox failing: {outbox['failing']}",
-            }
+            quality = MeasureQuality.bad(f"outbox failing: {outbox['failing']}").as_payload()
         return payloads.status_payload(
             self.ctx,
             utc_ms() if ts_ms is None else ts_ms,
