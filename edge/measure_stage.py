@@ -212,7 +212,8 @@ class MeasurementStage:
         if fixed is None:
             raise ValueError(
                 f"frame {result.frame.seq} from {result.frame.source} carries no scene truth; "
-                "measure.scale_from_truth works only with synthetic:// sources"
+                "measure.scale_from_truth works only with sources that carry truth "
+                "(synthetic://, or file://...?truth=FILE)"
             )
         return fixed
 

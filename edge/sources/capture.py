@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ from edge.sources.base import ImageSource, Picture
 from edge.sources.errors import SourceError, SourceReadError
 from edge.sources.gstreamer import opencv_has_gstreamer
 from edge.sources.images import OutputSize, UnusableImageError, to_bgr8
+from edge.sources.truth_file import truth_file
 from edge.sources.uri import redact_uri
 
 __all__ = [
@@ -65,6 +67,9 @@ class CaptureSource(ImageSource):
         A frame already read while checking the source, delivered first.
     asked
         ``(width, height)`` asked of a device: a differing delivered size is reported once.
+    truth
+        Ground truth of each frame of a video file, by frame number (see
+        :mod:`edge.sources.truth_file`); a frame beyond it is an error, not a frame without truth.
     """
 
     def __init__(
@@ -80,8 +85,11 @@ class CaptureSource(ImageSource):
         fps: float | None = None,
         first: np.ndarray | None = None,
         asked: tuple[int | None, int | None] = (None, None),
+        truth: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(uri, live=live, stop=stop, size=size, fps=fps)
+        self._truth = truth
+        self._index = 0
         self._capture = capture
         self._connect = connect
         self._loop = loop
@@ -92,13 +100,14 @@ class CaptureSource(ImageSource):
     def _next_picture(self) -> Picture | None:
         if self._first is not None:
             image, self._first = self._first, None
-            return Picture(image)
+            return Picture(image, truth=self._frame_truth())
         image, ts_ms = self._read()
         if image is None:
             if not self._loop:
                 return None
             self._capture.release()
             self._capture = self._connect()
+            self._index = 0
             image, ts_ms = self._read()
             if image is None:
                 log.warning("%s: no frame after starting over; ending", self.uri)
@@ -109,7 +118,19 @@ class CaptureSource(ImageSource):
             raise SourceReadError(f"{self.uri}: {exc}") from None
         if not self._size_checked:
             self._report_size(image)
-        return Picture(image, ts_ms=ts_ms)
+        return Picture(image, truth=self._frame_truth(), ts_ms=ts_ms)
+
+    def _frame_truth(self) -> dict[str, Any] | None:
+        """The truth of the frame just decoded (``None`` without a truth file); counts the frame."""
+        index, self._index = self._index, self._index + 1
+        if self._truth is None:
+            return None
+        if index >= len(self._truth):
+            raise SourceReadError(
+                f"{self.uri}: the truth file has {len(self._truth)} entries but the video has more "
+                f"frames (frame {index}); write one JSON line per frame"
+            )
+        return self._truth[index]
 
     def _read(self) -> tuple[np.ndarray | None, int]:
         """The next frame as the capture decodes it (``None`` when it has none) and when it was read."""
@@ -144,6 +165,7 @@ def open_video_file(
     stop: threading.Event | None = None,
     size: OutputSize | None = None,
     fps: float | None = None,
+    truth: str | None = None,
 ) -> CaptureSource:
     """Open a video file, checking that it exists and decodes.
 
@@ -161,6 +183,9 @@ def open_video_file(
     stop, size, fps
         See :class:`edge.sources.base.ImageSource`; ``fps`` paces delivery, ``None`` reads as
         fast as frames decode.
+    truth
+        A JSON Lines file with each frame's ground truth (relative to the video's folder), read
+        now; refused together with resizing, which would invalidate pixel coordinates in it.
 
     Returns
     -------
@@ -181,6 +206,14 @@ def open_video_file(
         )
     if not os.access(file, os.R_OK):
         raise SourceError(f"{uri}: cannot read video file {file}: permission denied")
+    truths = None
+    if truth is not None:
+        if size is not None and (size.width is not None or size.height is not None):
+            raise SourceError(
+                f"{uri}: 'truth' cannot be combined with width/height: the truth's pixel "
+                "coordinates belong to the video's own frame size"
+            )
+        truths = truth_file(uri, truth, file)
 
     def connect() -> cv2.VideoCapture:
         return cv2.VideoCapture(str(file))
@@ -210,7 +243,7 @@ def open_video_file(
         capture.get(cv2.CAP_PROP_FPS),
     )
     return CaptureSource(
-        uri, capture, connect, live=live, loop=loop, stop=stop, size=size, fps=fps, first=first
+        uri, capture, connect, live=live, loop=loop, stop=stop, size=size, fps=fps, first=first, truth=truths
     )
 
 

@@ -118,8 +118,16 @@ def _opener(
     shown, target, kind = parsed.shown, parsed.target, parsed.kind
     size = OutputSize(width, height)
     if kind == "file":
+        truth = parsed.options.get("truth")
         return lambda stop: open_video_file(
-            shown, target, live=live, loop=loop, stop=stop, size=size, fps=fps
+            shown,
+            target,
+            live=live,
+            loop=loop,
+            stop=stop,
+            size=size,
+            fps=fps,
+            truth=str(truth) if truth is not None else None,
         )
     if kind == "dir":
         seen: set[str] = set()  # a hot folder delivers each image once, across reopens too

@@ -24,6 +24,9 @@ Options by kind (besides ``width``, ``height``, ``fps``):
 - ``file``, ``dir``: ``loop`` (start over at the end), ``live`` (treat as a live source: it never
   ends, failures are bridged by reopening with backoff and reported as gaps; a live ``dir`` is a
   hot folder that a camera writes into, see :mod:`edge.sources.folder`).
+- ``file`` also: ``truth`` (a JSON Lines file, one object per video frame in order, attached to
+  each frame as its ground truth: a recorded validation video, or the demo's synthetic furnace
+  video; a relative path is taken from the video's folder; see :mod:`edge.sources.truth_file`).
 - ``synthetic``: ``seed``, ``count`` (number of scenes; default endless), ``loop``.
 
 ``file:///abs/path`` and ``file://localhost/abs/path`` are absolute; ``file://rel/path`` is read
@@ -116,6 +119,12 @@ def _flip_method(text: str) -> int:
     return int(text)
 
 
+def _file_path(text: str) -> str:
+    if not text.strip():
+        raise ValueError("is empty; give the path of a file")
+    return text
+
+
 def _fourcc(text: str) -> str:
     if len(text) != 4 or not text.isascii() or not text.isprintable():
         raise ValueError("is not a four-character code such as MJPG or YUYV")
@@ -129,7 +138,7 @@ KIND_OPTIONS: Mapping[str, Mapping[str, _Parser]] = {
     "csi": {**_COMMON, "flip": _flip_method},
     "v4l2": {**_COMMON, "fourcc": _fourcc},
     "rtsp": {**_COMMON, "latency": _non_negative_int, "tcp": _boolean},
-    "file": {**_COMMON, "loop": _boolean, "live": _boolean},
+    "file": {**_COMMON, "loop": _boolean, "live": _boolean, "truth": _file_path},
     "dir": {**_COMMON, "loop": _boolean, "live": _boolean},
     "synthetic": {**_COMMON, "seed": _non_negative_int, "count": _positive_int, "loop": _boolean},
 }

@@ -40,6 +40,10 @@ class ModelConfig:
         MobileNetV2 width multiplier (must stay 1.0 for ResNet-50).
     detail_channels
         SHDM detail-guidance branch width (0 removes the branch; SHDM only).
+    head_channels
+        Width of the ASPP and of the decoder (256 in the papers). Smaller heads
+        make compact networks such as the committed demo bundle (128 with
+        ``width_mult = 0.5``).
     """
 
     num_classes: int
@@ -48,6 +52,7 @@ class ModelConfig:
     ema_factor: int = 0
     width_mult: float = 1.0
     detail_channels: int = 64
+    head_channels: int = 256
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ def model_config(name: str, **overrides: Any) -> ModelConfig:
         raise ValueError(f"width_mult applies to MobileNetV2 only; {name!r} uses ResNet-50, leave it at 1.0")
     if entry.head != "shdm" and "detail_channels" in overrides:
         raise ValueError(f"detail_channels applies to SHDM-Net only; {name!r} is a {entry.head} network")
+    if config.head_channels < 8 or config.head_channels % 8:
+        raise ValueError(f"head_channels must be a positive multiple of 8, got {config.head_channels!r}")
     if config.output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 8 or 16, got {config.output_stride!r}")
     return config
@@ -186,10 +193,17 @@ def build_from_config(
             separable_aspp=config.separable_aspp,
             attention=attention,
             detail_channels=config.detail_channels,
+            aspp_channels=config.head_channels,
+            decoder_channels=config.head_channels,
         )
     else:
         model = DeepLabV3Plus(
-            backbone, config.num_classes, separable_aspp=config.separable_aspp, attention=attention
+            backbone,
+            config.num_classes,
+            separable_aspp=config.separable_aspp,
+            attention=attention,
+            aspp_channels=config.head_channels,
+            decoder_channels=config.head_channels,
         )
     model.arch = name
     model.config = config

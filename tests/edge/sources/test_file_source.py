@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from edge.frame import utc_ms
 from edge.sources import SourceError, open_source
+from edge.sources.errors import SourceReadError
 from tests.edge.sources.conftest import SIZE, frame_pixels, write_video
 
 
@@ -80,3 +82,54 @@ def test_loop_is_refused_for_a_camera() -> None:
         SourceError, match="'loop' applies to file, dir and synthetic sources, not to v4l2://"
     ):
         open_source("/dev/video0", loop=True)
+
+
+def _write_truth(path: Path, count: int) -> Path:
+    path.write_text("".join(json.dumps({"index": i, "thickness_mm": 50.0 + i}) + "\n" for i in range(count)))
+    return path
+
+
+def test_truth_file_rides_with_each_frame_and_restarts_on_loop(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.mp4", 3)
+    _write_truth(tmp_path / "clip.truth.jsonl", 3)
+    with open_source(f"file://{video}?truth=clip.truth.jsonl&loop=1") as source:  # relative: video's folder
+        frames = [source.read() for _ in range(5)]
+    assert [f.truth["index"] for f in frames if f is not None and f.truth] == [0, 1, 2, 0, 1]
+    for index, frame in enumerate(frames):  # the truth belongs to the frame whose pixels it rides with
+        assert frame is not None
+        assert np.abs(frame.image.astype(int) - frame_pixels(frame.truth["index"])).mean() < 8, index
+
+
+def test_truth_file_shorter_than_the_video_is_an_error_naming_it(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.mp4", 3)
+    truth = _write_truth(tmp_path / "t.jsonl", 2)
+    with open_source(f"file://{video}?truth={truth}") as source:
+        assert source.read() is not None and source.read() is not None
+        with pytest.raises(SourceReadError, match="the truth file has 2 entries but the video has more"):
+            source.read()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "truth file does not exist: .*missing.jsonl"),
+        ("", "truth file .*missing.jsonl is empty"),
+        ('{"a": 1}\nnot json\n', "truth file .*missing.jsonl line 2 is not JSON"),
+        ('{"a": 1}\n[1, 2]\n', "line 2 holds a list, expected a JSON object"),
+    ],
+)
+def test_bad_truth_file_fails_at_start(tmp_path: Path, content: str | None, message: str) -> None:
+    video = write_video(tmp_path / "clip.mp4", 2)
+    if content is not None:
+        (tmp_path / "missing.jsonl").write_text(content)
+    with pytest.raises(SourceError, match=message):
+        open_source(f"file://{video}?truth=missing.jsonl")
+
+
+def test_truth_with_resizing_is_refused(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.mp4", 2)
+    _write_truth(tmp_path / "t.jsonl", 2)
+    with pytest.raises(SourceError, match="'truth' cannot be combined with width/height"):
+        open_source(f"file://{video}?truth=t.jsonl&width=32")
+    with pytest.raises(SourceError, match="option 'truth' needs a value"):
+        open_source(f"file://{video}?truth=")

@@ -49,7 +49,7 @@ class SHDMNet(DeepLabV3Plus):
 
     Parameters
     ----------
-    backbone, num_classes, separable_aspp, attention
+    backbone, num_classes, separable_aspp, attention, aspp_channels, decoder_channels
         As in :class:`DeepLabV3Plus`.
     detail_channels
         Hidden channels of the detail-guidance branch; ``0`` builds the network
@@ -67,8 +67,17 @@ class SHDMNet(DeepLabV3Plus):
         attention: nn.Module | None = None,
         detail_channels: int = 64,
         classifier_kernel: int = 3,
+        aspp_channels: int = 256,
+        decoder_channels: int = 256,
     ) -> None:
-        super().__init__(backbone, num_classes, separable_aspp=separable_aspp, attention=attention)
+        super().__init__(
+            backbone,
+            num_classes,
+            separable_aspp=separable_aspp,
+            attention=attention,
+            aspp_channels=aspp_channels,
+            decoder_channels=decoder_channels,
+        )
         if classifier_kernel not in (1, 3):
             raise ValueError(f"classifier_kernel must be 1 or 3, got {classifier_kernel!r}")
         decoder_channels = self.classifier.in_channels
