@@ -328,6 +328,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         version=args.version,
         input_size=args.input_size,
         int8_exclude_nodes=args.int8_exclude,
+        command=args.argv,
     )
     print(f"bundle {manifest.name} {manifest.version} written to {args.out}/")
     for precision in ("pytorch_fp32", "fp32", "fp16", "int8"):
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["steelsight-train", *(sys.argv[1:] if argv is None else argv)]  # recorded by export
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()

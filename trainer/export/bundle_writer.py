@@ -65,6 +65,7 @@ from trainer.export.fp16 import Fp16ConversionError, convert_fp16, fp32_op_types
 from trainer.export.int8 import METHODS, Int8QuantizationError, quantize_int8
 from trainer.export.onnx_graph import INPUT_NAME, OnnxExportError, export_onnx
 from trainer.export.parity import parity
+from trainer.export.recipe import recipe
 from trainer.models import REGISTRY
 from trainer.train import open_datasets
 
@@ -171,6 +172,7 @@ def export_bundle(
     precisions: Iterable[str] = PRECISIONS,
     int8_exclude_nodes: Iterable[str] = (),
     progress: bool = True,
+    command: Sequence[str] | None = None,
 ) -> Manifest:
     """Export a training checkpoint as a model bundle folder.
 
@@ -179,7 +181,8 @@ def export_bundle(
     checkpoint
         A checkpoint written by :func:`trainer.train.train` (``best.pt`` or ``last.pt``).
         Its run folder's ``run.json``, when present, adds the git commit, the command
-        line and the dataset fingerprints to the manifest.
+        line and the dataset fingerprints to the manifest, and ``training.recipe`` the
+        commands of every run it descends from (see :mod:`trainer.export.recipe`).
     out_dir
         The bundle folder: new, empty, or an earlier bundle (which is replaced).
     eval_data
@@ -312,7 +315,7 @@ def export_bundle(
             files={precision: file_entry(staging, precision) for precision in precisions},
             postprocess=_postprocess(task),
             metrics=_json_ready(metrics),
-            training=_json_ready(_training_info(checkpoint, state, train_set, val_set)),
+            training=_json_ready(_training_info(checkpoint, state, train_set, val_set, command, eval_data)),
             quantization=None if quantization is None else _json_ready(quantization),
             created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             exporter=EXPORTER,
@@ -617,6 +620,8 @@ def _training_info(
     state: dict[str, Any],
     train_set: SegmentationDataset,
     val_set: SegmentationDataset | None,
+    command: Sequence[str] | None = None,
+    eval_data: DatasetConfig | None = None,
 ) -> dict[str, Any]:
     info: dict[str, Any] = {
         "checkpoint": {
@@ -651,6 +656,11 @@ def _training_info(
             for name, dataset in (("train", train_set), ("val", val_set))
         }
     info["datasets"] = datasets
+    info["recipe"] = recipe(
+        checkpoint.parent,
+        list(command) if command else None,
+        [str(eval_data.root)] if eval_data is not None else None,
+    )
     return info
 
 

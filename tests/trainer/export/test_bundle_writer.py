@@ -119,6 +119,8 @@ def test_manifest_describes_the_model(bundle: Path, slag_run: Path) -> None:
     assert training["datasets"]["train"]["fingerprint"] == run["datasets"]["train"]["fingerprint"]
     assert training["config"]["model"]["arch"] == "slag_mnv2_dlv3p_ema"
     assert training["checkpoint"]["file"] == "best.pt"
+    assert training["recipe"]["runs"][-1]["run"] == str(slag_run.parent)
+    assert training["recipe"]["runs"][-1]["command"] is not None
 
 
 def test_calibration_images_are_recorded_and_drawn_from_training(bundle: Path, slag_run: Path) -> None:
