@@ -156,7 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  steelsight-edge demo\n"
-            "  steelsight-edge demo --frames 100 --fps 5 --out /tmp/demo\n"
+            "  steelsight-edge demo --frames 100 --fps 0 --out /tmp/demo   # unpaced: as fast as it runs\n"
             "  steelsight-edge demo --broker localhost:1883    # watch with: mosquitto_sub -t 'demo/#' -v"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -165,7 +165,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=40, help="frames in the furnace video (40)")
     demo.add_argument("--seed", type=int, default=2026, help="scene seed of the video (2026)")
     demo.add_argument(
-        "--fps", type=float, help="pace the camera like a real one (default: as fast as it runs)"
+        "--fps", type=float, default=5.0, help="camera frame rate (5, as a furnace camera; 0: unpaced)"
     )
     demo.add_argument("--bundle", type=Path, help="model bundle (default: bundles/demo_slag)")
     demo.add_argument("--broker", metavar="HOST:PORT", help="a running broker instead of a private Mosquitto")
@@ -211,11 +211,16 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         if args.frames < 1:
             raise ValueError(f"--frames must be >= 1, got {args.frames}")
-        if args.fps is not None and not args.fps > 0:
-            raise ValueError(f"--fps must be > 0, got {args.fps}")
+        if not args.fps >= 0:
+            raise ValueError(f"--fps must be >= 0 (0: unpaced), got {args.fps}")
         broker = _broker_address(args.broker) if args.broker else None
         report = run_demo(
-            args.out, bundle=args.bundle, frames=args.frames, seed=args.seed, fps=args.fps, broker=broker
+            args.out,
+            bundle=args.bundle,
+            frames=args.frames,
+            seed=args.seed,
+            fps=args.fps or None,
+            broker=broker,
         )
     except (FileNotFoundError, ConnectionError, ConfigError, BundleError, SourceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

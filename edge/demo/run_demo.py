@@ -65,6 +65,7 @@ class DemoReport:
     fps: float
     latency_p50_ms: float | None
     latency_p99_ms: float | None
+    infer_p50_ms: float | None
     received: int
     duplicates: int
     missing_frames: list[int]
@@ -90,7 +91,7 @@ class DemoReport:
 def _config_text(
     video: FurnaceVideo, bundle: Path, host: str, port: int, out: Path, fps: float | None
 ) -> str:
-    pacing = f"fps = {fps:g}                        # paced like a camera" if fps else "# fps: unpaced"
+    pacing = f"fps = {fps:g}  # paced like a furnace camera" if fps else "# fps: unpaced, as fast as it runs"
     return f"""# The demo camera, written by `steelsight-edge demo`; run it again with
 #   steelsight-edge run --config {out / "demo_camera.toml"}
 # (keys as in examples/slagcam01.toml; the scale comes from each synthetic scene's truth)
@@ -178,7 +179,7 @@ def run_demo(
     bundle: Path | None = None,
     frames: int = 40,
     seed: int = 2026,
-    fps: float | None = None,
+    fps: float | None = 5.0,
     broker: tuple[str, int] | None = None,
     echo: Callable[[str], None] = print,
 ) -> DemoReport:
@@ -195,7 +196,7 @@ def run_demo(
     seed
         Scene seed of the video (the demo bundle never saw seeds other than 1).
     fps
-        Pace the camera to this rate (``None``: as fast as the machine runs it).
+        Pace the camera to this rate, like a furnace camera (``None``: as fast as the machine runs it).
     broker
         ``(host, port)`` of a running broker instead of a private Mosquitto.
     echo
@@ -218,6 +219,8 @@ def run_demo(
             f"the demo bundle bundles/{_BUNDLE_NAME} was not found from {Path.cwd()}; "
             "run the demo from the repository folder or pass --bundle DIR"
         )
+    if not (Path(bundle) / "manifest.json").is_file():
+        raise FileNotFoundError(f"{bundle} is not a model bundle (no manifest.json in it); pass --bundle DIR")
     if broker is None and MOSQUITTO is None:
         raise FileNotFoundError(
             "the demo starts its own Mosquitto broker, but mosquitto is not installed: "
@@ -280,6 +283,7 @@ def run_demo(
         fps=round(summary.fps, 2),
         latency_p50_ms=e2e.get("p50_ms"),
         latency_p99_ms=e2e.get("p99_ms"),
+        infer_p50_ms=(summary.metrics.get("latency_ms", {}).get("infer") or {}).get("p50_ms"),
         received=len(received),
         duplicates=subscriber.duplicates,
         missing_frames=sorted(set(range(summary.frames)) - set(received)),
@@ -319,12 +323,15 @@ def format_report(report: DemoReport) -> list[str]:
         if report.latency_p50_ms is not None and report.latency_p99_ms is not None
         else ""
     )
+    capacity = (
+        f"; inference p50 {report.infer_p50_ms:.0f} ms per frame" if report.infer_p50_ms is not None else ""
+    )
     qualities = ", ".join(f"{count} {name}" for name, count in sorted(report.quality_counts.items()))
     missing = f"; MISSING frames {report.missing_frames}" if report.missing_frames else ""
     mae = "n/a" if report.mae_mm is None else f"{report.mae_mm:.1f} mm ({pct(report.mae_pct)})"
     return [
         "summary",
-        f"  camera    {report.frames} frames at {report.fps:.2f} fps{latency}",
+        f"  camera    {report.frames} frames at {report.fps:.2f} fps{latency}{capacity}",
         f"  mqtt      {report.received}/{report.frames} thickness messages received "
         f"({report.duplicates} duplicates){missing}",
         f"  quality   {qualities}",
