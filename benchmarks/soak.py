@@ -29,7 +29,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.demo import LocalBroker, ThicknessSubscriber, default_demo_bundle, furnace_video
+from edge.demo import LocalBroker, ThicknessSubscriber, default_demo_bundle, demo_camera_config, furnace_video
 
 PREFIX = "soak/rh1/slagcam-soak"
 
@@ -89,32 +89,16 @@ def main() -> None:
     metrics = MetricsListener(broker.port)
     config = work / "camera.toml"
     config.write_text(
-        f"""[camera]
-id = "slagcam-soak"
-source = "{video.source_uri}&loop=1"
-fps = {args.fps}
-
-[model]
-bundle = "{args.bundle.resolve()}"
-precision = "fp32"
-backend = "onnxruntime"
-device = "cpu"
-
-[measure]
-task = "slag"
-scale_from_truth = true
-confidence = true
-
-[mqtt]
-host = "127.0.0.1"
-port = {broker.port}
-topic_prefix = "{PREFIX}"
-metrics_interval_s = 10.0
-
-[outbox]
-path = "{work / "outbox.sqlite"}"
-synchronous = "full"
-"""
+        demo_camera_config(
+            source=f"{video.source_uri}&loop=1",
+            bundle=args.bundle,
+            port=broker.port,
+            outbox=work / "outbox.sqlite",
+            camera_id="slagcam-soak",
+            prefix=PREFIX,
+            fps=args.fps,
+            synchronous="full",
+        )
     )
     camera_log = (work / "camera.log").open("wb")
     camera = subprocess.Popen(

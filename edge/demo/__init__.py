@@ -8,7 +8,7 @@ the tests' broker), :class:`ThicknessSubscriber` (the SCADA side) and :func:`ove
 from edge.demo.furnace_video import FurnaceVideo, furnace_video
 from edge.demo.local_broker import LocalBroker
 from edge.demo.overlay_reel import overlay_reel
-from edge.demo.run_demo import DemoReport, default_demo_bundle, format_report, run_demo
+from edge.demo.run_demo import DemoReport, default_demo_bundle, demo_camera_config, format_report, run_demo
 from edge.demo.thickness_subscriber import ThicknessSubscriber
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "LocalBroker",
     "ThicknessSubscriber",
     "default_demo_bundle",
+    "demo_camera_config",
     "format_report",
     "furnace_video",
     "overlay_reel",

@@ -38,7 +38,7 @@ from edge.demo.local_broker import MOSQUITTO, LocalBroker
 from edge.demo.overlay_reel import overlay_reel
 from edge.demo.thickness_subscriber import ThicknessSubscriber
 
-__all__ = ["DemoReport", "default_demo_bundle", "run_demo"]
+__all__ = ["DemoReport", "default_demo_bundle", "demo_camera_config", "format_report", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +88,37 @@ class DemoReport:
         return not self.missing_frames and self.received >= self.frames
 
 
-def _config_text(
-    video: FurnaceVideo, bundle: Path, host: str, port: int, out: Path, fps: float | None
+def demo_camera_config(
+    *,
+    source: str,
+    bundle: Path,
+    port: int,
+    outbox: Path,
+    host: str = "127.0.0.1",
+    camera_id: str = "slagcam-demo",
+    prefix: str = DEMO_PREFIX,
+    fps: float | None = 5.0,
+    synchronous: str = "normal",
+    mqtt_extra: str = "",
 ) -> str:
+    """The TOML of a slag camera on ONNX Runtime (CPU) scaled by its scenes' truth.
+
+    The demo writes it as ``demo_camera.toml``; the end-to-end test and the soak benchmark run
+    the same camera with their own source, broker, outbox and, in ``mqtt_extra``, more
+    ``[mqtt]`` lines (e.g. a faster reconnect).
+    """
     pacing = f"fps = {fps:g}  # paced like a furnace camera" if fps else "# fps: unpaced, as fast as it runs"
-    return f"""# The demo camera, written by `steelsight-edge demo`; run it again with
-#   steelsight-edge run --config {out / "demo_camera.toml"}
+    return f"""# A slag camera on ONNX Runtime, written by SteelSight's demo tooling; run it with
+#   steelsight-edge run --config THIS_FILE
 # (keys as in examples/slagcam01.toml; the scale comes from each synthetic scene's truth)
 
 [camera]
-id = "slagcam-demo"
-source = "{video.source_uri}"
+id = "{camera_id}"
+source = "{source}"
 {pacing}
 
 [model]
-bundle = "{bundle.resolve()}"
+bundle = "{Path(bundle).resolve()}"
 precision = "fp32"
 backend = "onnxruntime"
 device = "cpu"
@@ -116,12 +132,12 @@ confidence = true
 [mqtt]
 host = "{host}"
 port = {port}
-topic_prefix = "{DEMO_PREFIX}"
+topic_prefix = "{prefix}"
 metrics_interval_s = 5.0
-
+{mqtt_extra}
 [outbox]
-path = "{(out / "outbox.sqlite").resolve()}"
-synchronous = "normal"
+path = "{Path(outbox).resolve()}"
+synchronous = "{synchronous}"
 
 [pipeline]
 capture_queue = 2
@@ -257,7 +273,15 @@ def run_demo(
     try:
         subscriber.start()
         config_path = out / "demo_camera.toml"
-        atomic_write(config_path, _config_text(video, bundle, host, port, out, fps).encode())
+        text = demo_camera_config(
+            source=video.source_uri,
+            bundle=bundle,
+            host=host,
+            port=port,
+            outbox=out / "outbox.sqlite",
+            fps=fps,
+        )
+        atomic_write(config_path, text.encode())
         config = load_runtime_config(config_path)
         echo(f"3/4 running the camera ({config_path}) with {bundle}; the subscriber prints what it receives:")
         from edge.camera import run_camera
