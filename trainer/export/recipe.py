@@ -47,6 +47,8 @@ def _synth_command(root: str, meta: dict[str, Any]) -> str:
 
 def _run_entry(run_dir: Path, run: dict[str, Any]) -> dict[str, Any]:
     command = run.get("command")
+    if isinstance(command, list) and command and Path(str(command[0])).name == "steelsight-train":
+        command = ["steelsight-train", *command[1:]]  # not this machine's venv path
     return {
         "run": str(run_dir),
         "command": shlex.join(command) if isinstance(command, list) else command,

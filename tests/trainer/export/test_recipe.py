@@ -26,7 +26,9 @@ def test_recipe_walks_init_from_back_and_its_synth_command_rebuilds_the_data(
     monkeypatch.chdir(tmp_path)
     assert main(["synth", "--task", "slag", "--count", "3", "--seed", "4", "--size", "96x128",
                  "--val-fraction", "0.34", "--out", "data/train"]) == 0  # fmt: skip
-    _run(tmp_path / "runs/a", "data/train", None, ["steelsight-train", "train", "--config", "a.toml"])
+    _run(
+        tmp_path / "runs/a", "data/train", None, ["/venv/bin/steelsight-train", "train", "--config", "a.toml"]
+    )
     _run(
         tmp_path / "runs/b",
         "data/train",
