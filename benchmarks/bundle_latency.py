@@ -1,9 +1,12 @@
-"""ONNX Runtime CPU latency of a bundle's FP32, FP16 and INT8 models, side by side, with file sizes.
+"""ONNX Runtime CPU latency of bundles' FP32, FP16 and INT8 models, side by side, with file sizes.
 
-The three sessions are timed in alternating runs on the same random frame, so
-the ratios hold even on a noisy machine. Prints JSON.
+All sessions of all bundles given are timed in alternating runs on the same random frame, so the
+ratios hold even on a noisy machine. Each model's ``fp32_over_this`` compares it with its own
+bundle's FP32; ``first_fp32_over_this`` with the first bundle's FP32 (e.g. the paper-size slag
+network against the compact demo network). Prints JSON.
 
     python benchmarks/bundle_latency.py bundles/slag --size 512x512 --repeats 10
+    python benchmarks/bundle_latency.py bundles/slag_synthetic_512 bundles/demo_slag --repeats 20
 """
 
 from __future__ import annotations
@@ -26,45 +29,58 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("bundle", type=Path, help="model bundle folder")
+    parser.add_argument("bundles", type=Path, nargs="+", help="model bundle folders")
     parser.add_argument("--size", type=parse_size, default=(512, 512), help="input HxW (512x512)")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per model (10)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     args = parser.parse_args()
-    bundle = load_bundle(args.bundle)
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
+    bundles = [load_bundle(path) for path in args.bundles]
+    names = [bundle.dir.name for bundle in bundles]
+    if len(set(names)) != len(names):
+        parser.error(f"bundle folder names must differ, got {names}")
     sessions = {
-        precision: ort.InferenceSession(
+        (bundle.dir.name, precision): ort.InferenceSession(
             str(bundle.model_path(precision)), options, providers=["CPUExecutionProvider"]
         )
+        for bundle in bundles
         for precision in bundle.precisions
     }
     frame = np.random.default_rng(0).standard_normal((1, 3, *args.size)).astype(np.float32)
     for session in sessions.values():
         session.run(None, {"image": frame})  # warm-up
-    times: dict[str, list[float]] = {precision: [] for precision in sessions}
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in sessions}
     for _ in range(args.repeats):
-        for precision, session in sessions.items():
+        for key, session in sessions.items():
             start = time.perf_counter()
             session.run(None, {"image": frame})
-            times[precision].append((time.perf_counter() - start) * 1e3)
-    medians = {precision: statistics.median(values) for precision, values in times.items()}
+            times[key].append((time.perf_counter() - start) * 1e3)
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    first_fp32 = medians[(names[0], "fp32")]
     result = {
         "benchmark": "bundle_latency",
-        "bundle": bundle.name,
         "input_size": list(args.size),
         "cpus": os.cpu_count(),
         "onnxruntime": ort.__version__,
         "repeats": args.repeats,
-        "models": {
-            precision: {
-                "file": bundle.model_path(precision).name,
-                "size_mib": round(bundle.model_path(precision).stat().st_size / 2**20, 2),
-                "median_ms": round(medians[precision], 1),
-                "fp32_over_this": round(medians["fp32"] / medians[precision], 2),
+        "bundles": {
+            bundle.dir.name: {
+                "name": bundle.name,
+                "models": {
+                    precision: {
+                        "file": bundle.model_path(precision).name,
+                        "size_mib": round(bundle.model_path(precision).stat().st_size / 2**20, 2),
+                        "median_ms": round(medians[(bundle.dir.name, precision)], 1),
+                        "fp32_over_this": round(
+                            medians[(bundle.dir.name, "fp32")] / medians[(bundle.dir.name, precision)], 2
+                        ),
+                        "first_fp32_over_this": round(first_fp32 / medians[(bundle.dir.name, precision)], 2),
+                    }
+                    for precision in bundle.precisions
+                },
             }
-            for precision in sessions
+            for bundle in bundles
         },
     }
     print(json.dumps(result, indent=2))
