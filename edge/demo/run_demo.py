@@ -33,7 +33,7 @@ from typing import Any
 
 from edge.atomic_file import atomic_write
 from edge.config import load_runtime_config
-from edge.demo.furnace_video import FurnaceVideo, furnace_video
+from edge.demo.furnace_video import furnace_video
 from edge.demo.local_broker import MOSQUITTO, LocalBroker
 from edge.demo.overlay_reel import overlay_reel
 from edge.demo.thickness_subscriber import ThicknessSubscriber
