@@ -9,13 +9,13 @@ from __future__ import annotations
 import configparser
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from edge.demo.local_broker import port_open
 from tests.mosquitto import MOSQUITTO, free_port, mosquitto_missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,14 +248,6 @@ def test_install_script_rejects_bad_arguments() -> None:
         assert "error" in result.stderr
 
 
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("main_sets_location", [True, False], ids=["debian-main-conf", "bare-main-conf"])
 def test_mosquitto_snippet_runs(tmp_path: Path, main_sets_location: bool) -> None:
     """The snippet in conf.d/ of a Debian-style mosquitto.conf: the broker starts, refuses anonymous
@@ -299,7 +291,7 @@ def test_mosquitto_snippet_runs(tmp_path: Path, main_sets_location: bool) -> Non
     )
     try:
         deadline = time.monotonic() + 10
-        while not _port_open(port):
+        while not port_open(port):
             if process.poll() is not None:
                 pytest.fail(f"mosquitto exited ({process.returncode}): {process.stdout.read()}")  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "mosquitto did not listen"

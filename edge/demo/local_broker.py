@@ -27,7 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["MOSQUITTO", "LocalBroker", "free_port", "mosquitto_missing"]
+__all__ = ["MOSQUITTO", "LocalBroker", "free_port", "mosquitto_missing", "port_open"]
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
@@ -51,7 +51,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` now."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
@@ -156,7 +157,7 @@ class LocalBroker:
                 raise RuntimeError(
                     f"mosquitto exited at start ({self.process.returncode}): {err}{self.log()}"
                 )
-            if _port_open(self.port):
+            if port_open(self.port):
                 return self
             time.sleep(0.05)
         self.kill()
