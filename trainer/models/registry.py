@@ -185,26 +185,17 @@ def build_from_config(
     if pretrained is not None:
         load_torchvision_backbone(backbone, pretrained)
     attention = EMA(backbone.high_level_channels, config.ema_factor) if config.ema_factor else None
+    common = {
+        "separable_aspp": config.separable_aspp,
+        "attention": attention,
+        "aspp_channels": config.head_channels,
+        "decoder_channels": config.head_channels,
+    }
     model: DeepLabV3Plus
     if entry.head == "shdm":
-        model = SHDMNet(
-            backbone,
-            config.num_classes,
-            separable_aspp=config.separable_aspp,
-            attention=attention,
-            detail_channels=config.detail_channels,
-            aspp_channels=config.head_channels,
-            decoder_channels=config.head_channels,
-        )
+        model = SHDMNet(backbone, config.num_classes, detail_channels=config.detail_channels, **common)
     else:
-        model = DeepLabV3Plus(
-            backbone,
-            config.num_classes,
-            separable_aspp=config.separable_aspp,
-            attention=attention,
-            aspp_channels=config.head_channels,
-            decoder_channels=config.head_channels,
-        )
+        model = DeepLabV3Plus(backbone, config.num_classes, **common)
     model.arch = name
     model.config = config
     return model
