@@ -84,7 +84,8 @@ class ThicknessSubscriber:
             )
         except OSError as exc:
             raise ConnectionError(
-                f"subscriber cannot reach the broker at {self._host}:{self._port}: {exc}"
+                f"subscriber cannot reach the broker at {self._host}:{self._port}: {exc}; "
+                "is it running? (without --broker the demo starts its own)"
             ) from exc
         self._client.loop_start()
         if not self._subscribed.wait(timeout_s):

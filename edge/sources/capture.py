@@ -211,7 +211,7 @@ def open_video_file(
         if size is not None and (size.width is not None or size.height is not None):
             raise SourceError(
                 f"{uri}: 'truth' cannot be combined with width/height: the truth's pixel "
-                "coordinates belong to the video's own frame size"
+                "coordinates belong to the video's own frame size; leave width and height out"
             )
         truths = truth_file(uri, truth, file)
 
