@@ -5,6 +5,10 @@ the timed steps and the images per second, all measured in one run.
 
     python benchmarks/train_throughput.py                               # slag network, 512x512 and 256x256
     python benchmarks/train_throughput.py --arch shdm_mnv2 --size 512x512 --batch 2 --batch 4
+    python benchmarks/train_throughput.py --compact --size 256x256 --batch 8   # and the compact variant
+
+``--compact`` also measures the network with ``width_mult = 0.5`` and ``head_channels = 128`` (the
+demo bundle's variant) in the same run and reports ``compact_speedup`` per batch and size.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from trainer.data.heatmap import stride4_size
 from trainer.losses import LossConfig, make_loss
 from trainer.models import REGISTRY, build_model
 
+COMPACT = {"width_mult": 0.5, "head_channels": 128}
 
-def measure(arch: str, batch: int, size: tuple[int, int], steps: int, warmup: int) -> dict[str, object]:
+
+def measure(
+    arch: str, batch: int, size: tuple[int, int], steps: int, warmup: int, options: dict | None = None
+) -> dict[str, object]:
     torch.manual_seed(0)
-    model = build_model(arch).train()
+    model = build_model(arch, **(options or {})).train()
     is_shdm = getattr(model, "detail_head", None) is not None
     loss_fn = make_loss(LossConfig(name="shdm" if is_shdm else "cross_entropy"))
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
@@ -45,6 +53,7 @@ def measure(arch: str, batch: int, size: tuple[int, int], steps: int, warmup: in
     seconds = statistics.median(times)
     return {
         "arch": arch,
+        "options": options or {},
         "batch": batch,
         "size": list(size),
         "seconds_per_step_median": round(seconds, 3),
@@ -62,12 +71,19 @@ def main() -> int:
     parser.add_argument("--batch", type=int, action="append", help="batch size (4)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (1)")
+    parser.add_argument("--compact", action="store_true", help="also the width 0.5 / head 128 variant")
     args = parser.parse_args()
-    results = [
-        measure(args.arch, batch, size, args.steps, args.warmup)
-        for size in (args.size or [(512, 512), (256, 256)])
-        for batch in (args.batch or [4])
-    ]
+    results = []
+    for size in args.size or [(512, 512), (256, 256)]:
+        for batch in args.batch or [4]:
+            full = measure(args.arch, batch, size, args.steps, args.warmup)
+            results.append(full)
+            if args.compact:
+                compact = measure(args.arch, batch, size, args.steps, args.warmup, COMPACT)
+                compact["compact_speedup"] = round(
+                    float(full["seconds_per_step_median"]) / float(compact["seconds_per_step_median"]), 2
+                )
+                results.append(compact)
     print(
         json.dumps(
             {
