@@ -26,7 +26,14 @@ from edge.measure import measure_slag
 from trainer.data.augment import normalize
 from trainer.data.sample import SegmentationDataset
 from trainer.distributed import DistributedContext
-from trainer.metrics import BoundaryAccumulator, ConfusionMatrix, aprf_curve, best_threshold, plot_aprf
+from trainer.metrics import (
+    BoundaryAccumulator,
+    ConfusionMatrix,
+    aprf_curve,
+    best_threshold,
+    plot_aprf,
+    thickness_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +167,15 @@ class EvaluationReport:
         if self.thickness:
             t = self.thickness
             lines.append(
-                f"slag thickness: MAE {t['mae_mm']:.2f} mm ({t['mae_percent']:.2f} % of true), "
+                f"slag thickness: MAE {t['mae_mm']:.2f} mm ({t['mae_percent']:.2f} % of true, mean over "
+                f"scenes; {t['mae_percent_of_mean_true']:.2f} % of the mean true thickness), median error "
+                f"{t['median_percent']:.2f} %, "
                 f"p95 error {t['p95_abs_error_mm']:.2f} mm ({t['p95_percent']:.2f} %), "
                 f"bias {t['bias_mm']:+.2f} mm, max error {t['max_abs_error_mm']:.2f} mm, "
                 f"measured on {t['measured']}/{t['scenes']} scenes "
                 f"(quality GOOD {t['quality']['GOOD']}, UNCERTAIN {t['quality']['UNCERTAIN']}, "
-                f"BAD {t['quality']['BAD']})"
+                f"BAD {t['quality']['BAD']}); GOOD scenes: MAE {t['good']['mae_percent']:.2f} % of true, "
+                f"median {t['good']['median_percent']:.2f} %"
             )
         if self.aprf:
             lines.append(
@@ -283,27 +293,10 @@ def evaluate(
             "curve": curve.as_dict(),
         }
     if thickness_rows:
-        report.thickness = _thickness_summary(thickness_rows)
+        report.thickness = thickness_error(thickness_rows)
     if out_dir is not None:
         write_report(report, out_dir, curve, thickness_rows)
     return report
-
-
-def _thickness_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    measured = [r for r in rows if r["measured_mm"] is not None]
-    errors = np.array([r["measured_mm"] - r["true_mm"] for r in measured]) if measured else np.array([])
-    percent = np.array([abs(r["measured_mm"] - r["true_mm"]) / r["true_mm"] for r in measured])
-    return {
-        "scenes": len(rows),
-        "measured": len(measured),
-        "mae_mm": float(np.abs(errors).mean()) if measured else math.nan,
-        "mae_percent": float(100 * percent.mean()) if measured else math.nan,
-        "bias_mm": float(errors.mean()) if measured else math.nan,
-        "max_abs_error_mm": float(np.abs(errors).max()) if measured else math.nan,
-        "p95_abs_error_mm": float(np.percentile(np.abs(errors), 95)) if measured else math.nan,
-        "p95_percent": float(100 * np.percentile(percent, 95)) if measured else math.nan,
-        "quality": {code: sum(r["quality"] == code for r in rows) for code in ("GOOD", "UNCERTAIN", "BAD")},
-    }
 
 
 def write_report(

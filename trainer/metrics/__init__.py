@@ -1,4 +1,5 @@
-"""Evaluation metrics (numpy only, no torch): confusion-matrix figures, boundary F1, threshold curves."""
+"""Evaluation metrics (numpy only, no torch): confusion-matrix figures, boundary F1, threshold curves,
+slag-thickness errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from trainer.metrics.aprf import (
 )
 from trainer.metrics.boundary import BoundaryAccumulator, BoundaryScore, boundary_f1, label_boundaries
 from trainer.metrics.confusion import ConfusionMatrix
+from trainer.metrics.thickness_error import thickness_error
 
 __all__ = [
     "APRF_METRICS",
@@ -25,4 +27,5 @@ __all__ = [
     "default_thresholds",
     "label_boundaries",
     "plot_aprf",
+    "thickness_error",
 ]
