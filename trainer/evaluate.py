@@ -25,6 +25,7 @@ from tqdm import tqdm
 from edge.measure import measure_slag
 from trainer.data.augment import normalize
 from trainer.data.sample import SegmentationDataset
+from trainer.data.slag_truth import slag_truth
 from trainer.distributed import DistributedContext
 from trainer.metrics import (
     BoundaryAccumulator,
@@ -189,26 +190,6 @@ def _pct(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
 
 
-def _slag_truth(dataset: SegmentationDataset) -> dict[str, dict[str, float]]:
-    """Per-scene slag truth from a synthetic dataset's truth.csv (empty when there is none)."""
-    path = Path(dataset.root) / "truth.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "thickness_mm" not in rows[0]:
-        return {}
-    return {
-        row["stem"]: {
-            "thickness_mm": float(row["thickness_mm"]),
-            "axis_angle_deg": float(row["axis_angle_deg"]),
-            "homography": json.loads(row["homography_image_to_plane"]),
-            "tube_diameter_mm": float(row["tube_diameter_mm"]),
-        }
-        for row in rows
-    }
-
-
 def evaluate(
     model: nn.Module,
     dataset: SegmentationDataset,
@@ -238,7 +219,7 @@ def evaluate(
     confusion = ConfusionMatrix(num_classes)
     boundary = BoundaryAccumulator(tolerance_px=boundary_tolerance)
     curve = None
-    truth = _slag_truth(dataset)  # empty unless the set has slag thickness truth
+    truth = slag_truth(dataset.root)  # empty unless the set has slag thickness truth
     thickness_rows = []
     bar = tqdm(total=len(dataset), desc="evaluating", disable=not progress, leave=False)
     for batch in _batches(dataset, list(range(len(dataset))), batch_size):
