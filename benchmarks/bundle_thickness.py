@@ -7,7 +7,9 @@ neighbour (:func:`edge.preprocess.restore_mask`), then :func:`edge.measure.measu
 scene's exact homography, axis and tube diameter (what a calibrated camera knows). This script
 measures that path for every bundle and precision given, side by side on the same scenes, and
 summarises the errors with :func:`trainer.metrics.thickness_error` (the same figures as the
-evaluation report).
+evaluation report). Each scene is read once (:func:`trainer.data.open_dataset`, which names a bad
+image or mask) and goes through every engine in turn, against the truth of
+:func:`trainer.data.slag_truth.slag_truth`.
 
     python benchmarks/bundle_thickness.py data/synth/slag_val bundles/demo_slag bundles/slag_compact_768
     python benchmarks/bundle_thickness.py data/synth/slag_test bundles/demo_slag --precisions fp32 int8
@@ -18,11 +20,11 @@ The folder is a synthetic slag set (``steelsight-train synth --task slag``) with
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +37,9 @@ from edge.bundle.manifest import BundleError
 from edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from edge.measure import measure_slag
 from edge.preprocess import PreprocessSpec, preprocess_cpu, restore_mask
+from trainer.data import DatasetConfig, DatasetError, open_dataset
+from trainer.data.slag_truth import slag_truth
 from trainer.metrics import thickness_error
-
-
-def _scenes(root: Path, split: str | None) -> list[dict[str, str]]:
-    truth_path = root / "truth.csv"
-    if not truth_path.is_file():
-        raise SystemExit(f"{truth_path} not found: give a set made by steelsight-train synth --task slag")
-    with truth_path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "thickness_mm" not in rows[0]:
-        raise SystemExit(f"{truth_path} holds no slag thickness truth")
-    if split is not None:
-        with (root / "splits.csv").open(newline="") as handle:
-            keep = {row[0] for row in csv.reader(handle) if len(row) > 1 and row[1] == split}
-        rows = [row for row in rows if row["stem"] in keep]
-        if not rows:
-            raise SystemExit(f"no scene of {root} is in split {split!r}")
-    return rows
 
 
 def main() -> int:
@@ -65,45 +52,59 @@ def main() -> int:
     parser.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, fp16, int8 (fp32)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
-    scenes = _scenes(args.data, args.split)
+    truth = slag_truth(args.data)
+    if not truth:
+        parser.error(
+            f"{args.data} holds no slag thickness truth (truth.csv); give a set made by "
+            "steelsight-train synth --task slag"
+        )
+    try:
+        dataset = open_dataset(DatasetConfig("plain", args.data, args.split, 3))
+    except DatasetError as error:
+        parser.error(str(error))
+    missing = [name for name in dataset.names if name not in truth]
+    if missing:
+        parser.error(f"{args.data}/truth.csv has no row for {len(missing)} scenes, e.g. {missing[0]}")
     rows: dict[str, list[dict[str, Any]]] = {}
-    for bundle_dir in args.bundles:
-        for precision in args.precisions:
-            try:
-                bundle = load_bundle(bundle_dir, precision=precision)
-            except BundleError as error:
-                parser.error(str(error))
-            if bundle.manifest.task != "slag":
-                parser.error(f"{bundle_dir} is a {bundle.manifest.task} bundle; this measures slag bundles")
-            spec = PreprocessSpec.from_input_spec(bundle.manifest.input)
-            key = f"{bundle_dir.name}/{precision}"
-            rows[key] = []
-            with OnnxRuntimeEngine(bundle, precision) as engine:
-                for scene in tqdm(scenes, desc=key, unit="scene", file=sys.stderr):
-                    image = cv2.imread(str(args.data / "images" / f"{scene['stem']}.png"), cv2.IMREAD_COLOR)
-                    if image is None:
-                        raise SystemExit(f"cannot read {args.data / 'images' / scene['stem']}.png")
-                    output = engine.infer(preprocess_cpu(image, spec)[None])
-                    classes = restore_mask(output.classes[0], spec, image.shape[:2])
-                    measured = measure_slag(
-                        classes,
-                        homography=np.asarray(json.loads(scene["homography_image_to_plane"])),
-                        axis_angle_deg=float(scene["axis_angle_deg"]),
-                        tube_diameter_mm=float(scene["tube_diameter_mm"]),
-                    )
-                    value = measured.thickness_mm
-                    rows[key].append(
-                        {
-                            "true_mm": float(scene["thickness_mm"]),
-                            "measured_mm": None if math.isnan(value) else value,
-                            "quality": str(measured.quality.code),
-                        }
-                    )
+    with ExitStack() as stack:
+        engines: dict[str, tuple[PreprocessSpec, OnnxRuntimeEngine]] = {}
+        for bundle_dir in args.bundles:
+            for precision in args.precisions:
+                try:
+                    bundle = load_bundle(bundle_dir, precision=precision)
+                except BundleError as error:
+                    parser.error(str(error))
+                if bundle.manifest.task != "slag":
+                    parser.error(f"{bundle_dir} is a {bundle.manifest.task} bundle; give slag bundles")
+                key = f"{bundle_dir.name}/{precision}"
+                spec = PreprocessSpec.from_input_spec(bundle.manifest.input)
+                engines[key] = (spec, stack.enter_context(OnnxRuntimeEngine(bundle, precision)))
+                rows[key] = []
+        # Each scene is read once and goes through every engine in turn.
+        for sample in tqdm(dataset, total=len(dataset), desc="scenes", unit="scene", file=sys.stderr):
+            frame = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)  # the camera's frames are BGR
+            scene = truth[sample.name]
+            for key, (spec, engine) in engines.items():
+                output = engine.infer(preprocess_cpu(frame, spec)[None])
+                measured = measure_slag(
+                    restore_mask(output.classes[0], spec, frame.shape[:2]),
+                    homography=np.asarray(scene["homography"]),
+                    axis_angle_deg=scene["axis_angle_deg"],
+                    tube_diameter_mm=scene["tube_diameter_mm"],
+                )
+                value = measured.thickness_mm
+                rows[key].append(
+                    {
+                        "true_mm": scene["thickness_mm"],
+                        "measured_mm": None if math.isnan(value) else value,
+                        "quality": str(measured.quality.code),
+                    }
+                )
     result = {
         "benchmark": "bundle_thickness",
         "data": str(args.data),
         "split": args.split,
-        "scenes": len(scenes),
+        "scenes": len(dataset),
         "cpus": os.cpu_count(),
         "results": {key: thickness_error(values) for key, values in rows.items()},
     }
