@@ -26,34 +26,37 @@ __all__ = ["thickness_error"]
 QUALITY_CODES = ("GOOD", "UNCERTAIN", "BAD")
 
 
+FIGURES = (
+    "mae_mm",
+    "mae_percent",
+    "median_percent",
+    "mae_percent_of_mean_true",
+    "bias_mm",
+    "max_abs_error_mm",
+    "p95_abs_error_mm",
+    "p95_percent",
+)
+"""The error figures, in the order :func:`_errors` computes them."""
+
+
 def _errors(rows: list[dict[str, Any]]) -> dict[str, float]:
     if not rows:
-        return {
-            key: math.nan
-            for key in (
-                "mae_mm",
-                "mae_percent",
-                "median_percent",
-                "mae_percent_of_mean_true",
-                "bias_mm",
-                "max_abs_error_mm",
-                "p95_abs_error_mm",
-                "p95_percent",
-            )
-        }
+        return dict.fromkeys(FIGURES, math.nan)
     true = np.array([float(r["true_mm"]) for r in rows])
     error = np.array([float(r["measured_mm"]) for r in rows]) - true
-    relative = np.abs(error) / true
-    return {
-        "mae_mm": float(np.abs(error).mean()),
-        "mae_percent": float(100 * relative.mean()),
-        "median_percent": float(100 * np.median(relative)),
-        "mae_percent_of_mean_true": float(100 * np.abs(error).mean() / true.mean()),
-        "bias_mm": float(error.mean()),
-        "max_abs_error_mm": float(np.abs(error).max()),
-        "p95_abs_error_mm": float(np.percentile(np.abs(error), 95)),
-        "p95_percent": float(100 * np.percentile(relative, 95)),
-    }
+    absolute = np.abs(error)
+    relative = absolute / true
+    values = (
+        absolute.mean(),
+        100 * relative.mean(),
+        100 * np.median(relative),
+        100 * absolute.mean() / true.mean(),
+        error.mean(),
+        absolute.max(),
+        np.percentile(absolute, 95),
+        100 * np.percentile(relative, 95),
+    )
+    return {name: float(value) for name, value in zip(FIGURES, values, strict=True)}
 
 
 def thickness_error(rows: list[dict[str, Any]]) -> dict[str, Any]:
