@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from edge.measure.quality import QualityCode
+
 __all__ = ["thickness_error"]
 
-QUALITY_CODES = ("GOOD", "UNCERTAIN", "BAD")
+QUALITY_CODES = tuple(code.value for code in QualityCode)
 
 
 FIGURES = (
