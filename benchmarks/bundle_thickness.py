@@ -4,7 +4,8 @@
 does it the other way round: CPU preprocessing (:func:`edge.preprocess.preprocess_cpu`), the
 ONNX Runtime engine's argmax at the network's size, the class map resized back by nearest
 neighbour (:func:`edge.preprocess.restore_mask`), then :func:`edge.measure.measure_slag` with the
-scene's exact homography, axis and tube diameter (what a calibrated camera knows). This script
+scene's exact homography, axis and tube diameter (what a calibrated camera knows;
+:meth:`trainer.data.slag_truth.SlagScene.measure`, as the evaluation does). This script
 measures that path for every bundle and precision given, side by side on the same scenes, and
 summarises the errors with :func:`trainer.metrics.thickness_error` (the same figures as the
 evaluation report). Each scene is read once (:func:`trainer.data.open_dataset`, which names a bad
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from contextlib import ExitStack
@@ -29,13 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
 from edge.bundle.loader import load_bundle
 from edge.bundle.manifest import BundleError
 from edge.engines.onnxruntime_engine import OnnxRuntimeEngine
-from edge.measure import measure_slag
 from edge.preprocess import PreprocessSpec, preprocess_cpu, restore_mask
 from trainer.data import DatasetConfig, DatasetError, open_dataset
 from trainer.data.slag_truth import slag_truth
@@ -86,20 +84,7 @@ def main() -> int:
             scene = truth[sample.name]
             for key, (spec, engine) in engines.items():
                 output = engine.infer(preprocess_cpu(frame, spec)[None])
-                measured = measure_slag(
-                    restore_mask(output.classes[0], spec, frame.shape[:2]),
-                    homography=np.asarray(scene["homography"]),
-                    axis_angle_deg=scene["axis_angle_deg"],
-                    tube_diameter_mm=scene["tube_diameter_mm"],
-                )
-                value = measured.thickness_mm
-                rows[key].append(
-                    {
-                        "true_mm": scene["thickness_mm"],
-                        "measured_mm": None if math.isnan(value) else value,
-                        "quality": str(measured.quality.code),
-                    }
-                )
+                rows[key].append(scene.measure(restore_mask(output.classes[0], spec, frame.shape[:2])))
     result = {
         "benchmark": "bundle_thickness",
         "data": str(args.data),

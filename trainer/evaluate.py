@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from edge.measure import measure_slag
 from trainer.data.augment import normalize
 from trainer.data.sample import SegmentationDataset
 from trainer.data.slag_truth import slag_truth
@@ -233,25 +232,8 @@ def evaluate(
                 part = aprf_curve(prob[1], sample.mask)
                 curve = part if curve is None else curve.merge(part)
             if sample.name in truth:
-                t = truth[sample.name]
                 # The camera's own measurement, with the scene's exact calibration.
-                measured = measure_slag(
-                    pred,
-                    homography=np.asarray(t["homography"]),
-                    axis_angle_deg=t["axis_angle_deg"],
-                    tube_diameter_mm=t["tube_diameter_mm"],
-                )
-                thickness_rows.append(
-                    {
-                        "stem": sample.name,
-                        "true_mm": t["thickness_mm"],
-                        "measured_mm": None if math.isnan(measured.thickness_mm) else measured.thickness_mm,
-                        "lines": measured.lines,
-                        "coverage": measured.coverage,
-                        "quality": str(measured.quality.code),
-                        "quality_reason": measured.quality.reason,
-                    }
-                )
+                thickness_rows.append(truth[sample.name].measure(pred))
         bar.update(len(batch))
     bar.close()
     report = EvaluationReport(

@@ -1,21 +1,91 @@
 """Per-scene slag truth of a synthetic dataset (``truth.csv`` written by ``steelsight-train synth``).
 
 Read by the evaluation (thickness error from predicted masks) and by
-``benchmarks/bundle_thickness.py`` (the same through the camera's mask path), so both measure
-against the same numbers with the same scale.
+``benchmarks/bundle_thickness.py`` (the same through the camera's mask path). Both measure a
+class map with :meth:`SlagScene.measure`, so they use the same scale and give rows of the same
+form to :func:`trainer.metrics.thickness_error`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["slag_truth"]
+import numpy as np
+
+from edge.measure import measure_slag
+
+__all__ = ["SlagScene", "slag_truth"]
 
 
-def slag_truth(root: Path | str) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class SlagScene:
+    """What a synthetic slag scene records about itself: its true thickness and its exact scale.
+
+    Attributes
+    ----------
+    name
+        The scene's file stem.
+    thickness_mm
+        The true slag band thickness.
+    homography
+        3x3 image-to-tube-plane homography (mm), what a calibrated camera knows.
+    axis_angle_deg, tube_diameter_mm
+        The tube axis in the image and the tube's diameter.
+    image_size
+        ``(height, width)`` of the scene's image, the size the homography is for.
+    """
+
+    name: str
+    thickness_mm: float
+    homography: np.ndarray
+    axis_angle_deg: float
+    tube_diameter_mm: float
+    image_size: tuple[int, int]
+
+    def measure(self, classes: np.ndarray) -> dict[str, Any]:
+        """Measure a predicted class map of this scene with :func:`edge.measure.measure_slag`.
+
+        Returns
+        -------
+        dict
+            The scene's row: ``stem``, ``true_mm``, ``measured_mm`` (``None`` when nothing was
+            measured), ``lines``, ``coverage``, ``quality`` and ``quality_reason``.
+
+        Raises
+        ------
+        ValueError
+            When the class map is not the scene's own image size (the homography would give a
+            wrong thickness).
+        """
+        if classes.shape[:2] != self.image_size:
+            height, width = self.image_size
+            raise ValueError(
+                f"scene {self.name}: the class map is {classes.shape[0]}x{classes.shape[1]} but the scene's "
+                f"truth is for {height}x{width} (HxW) images; measure at the size synth wrote the image"
+            )
+        measured = measure_slag(
+            classes,
+            homography=self.homography,
+            axis_angle_deg=self.axis_angle_deg,
+            tube_diameter_mm=self.tube_diameter_mm,
+        )
+        return {
+            "stem": self.name,
+            "true_mm": self.thickness_mm,
+            "measured_mm": None if math.isnan(measured.thickness_mm) else measured.thickness_mm,
+            "lines": measured.lines,
+            "coverage": measured.coverage,
+            "quality": str(measured.quality.code),
+            "quality_reason": measured.quality.reason,
+        }
+
+
+def slag_truth(root: Path | str) -> dict[str, SlagScene]:
     """Per-scene slag truth of the dataset at ``root``, by file stem.
 
     Parameters
@@ -26,9 +96,8 @@ def slag_truth(root: Path | str) -> dict[str, dict[str, Any]]:
     Returns
     -------
     dict
-        ``{stem: {"thickness_mm", "axis_angle_deg", "homography", "tube_diameter_mm"}}`` with the
-        homography as a nested 3x3 list (image to tube plane, mm); empty when the folder has no
-        ``truth.csv`` or its truth is not a slag scene's (a weld set, for example).
+        ``{stem: SlagScene}``; empty when the folder has no ``truth.csv`` or its truth is not a
+        slag scene's (a weld set, for example).
     """
     path = Path(root) / "truth.csv"
     if not path.is_file():
@@ -38,11 +107,13 @@ def slag_truth(root: Path | str) -> dict[str, dict[str, Any]]:
     if not rows or "thickness_mm" not in rows[0]:
         return {}
     return {
-        row["stem"]: {
-            "thickness_mm": float(row["thickness_mm"]),
-            "axis_angle_deg": float(row["axis_angle_deg"]),
-            "homography": json.loads(row["homography_image_to_plane"]),
-            "tube_diameter_mm": float(row["tube_diameter_mm"]),
-        }
+        row["stem"]: SlagScene(
+            name=row["stem"],
+            thickness_mm=float(row["thickness_mm"]),
+            homography=np.asarray(json.loads(row["homography_image_to_plane"]), np.float64),
+            axis_angle_deg=float(row["axis_angle_deg"]),
+            tube_diameter_mm=float(row["tube_diameter_mm"]),
+            image_size=tuple(json.loads(row["image_size"])),
+        )
         for row in rows
     }

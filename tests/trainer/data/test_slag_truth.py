@@ -1,6 +1,8 @@
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 
 from edge.synth import render_slag
 from trainer.data.slag_truth import slag_truth
@@ -14,10 +16,28 @@ def test_slag_truth_matches_the_rendered_scenes(tmp_path: Path) -> None:
     for index in range(2):
         scene = render_slag(7, index, (128, 128)).truth
         row = truth[f"slag_s7_{index:05d}"]
-        assert row["thickness_mm"] == scene.thickness_mm
-        assert row["axis_angle_deg"] == scene.axis_angle_deg
-        assert row["tube_diameter_mm"] == scene.tube_diameter_mm
-        np.testing.assert_allclose(row["homography"], scene.homography_image_to_plane)
+        assert row.thickness_mm == scene.thickness_mm
+        assert row.axis_angle_deg == scene.axis_angle_deg
+        assert row.tube_diameter_mm == scene.tube_diameter_mm
+        assert row.image_size == (128, 128)
+        np.testing.assert_allclose(row.homography, scene.homography_image_to_plane)
+
+
+def test_measuring_the_true_mask_gives_the_true_thickness(tmp_path: Path) -> None:
+    root = write_dataset("slag", 1, 7, tmp_path / "slag", size=(256, 256), progress=False)
+    scene = slag_truth(root)["slag_s7_00000"]
+    mask = cv2.imread(str(root / "masks" / "slag_s7_00000.png"), cv2.IMREAD_UNCHANGED)
+    row = scene.measure(mask)
+    assert row["stem"] == "slag_s7_00000" and row["true_mm"] == scene.thickness_mm
+    assert row["quality"] == "GOOD"
+    assert row["measured_mm"] == pytest.approx(scene.thickness_mm, rel=0.02)
+
+
+def test_a_class_map_of_another_size_is_refused_by_scene(tmp_path: Path) -> None:
+    root = write_dataset("slag", 1, 7, tmp_path / "slag", size=(128, 128), progress=False)
+    scene = slag_truth(root)["slag_s7_00000"]
+    with pytest.raises(ValueError, match=r"slag_s7_00000: the class map is 64x64 .* 128x128"):
+        scene.measure(np.zeros((64, 64), np.uint8))
 
 
 def test_sets_without_slag_truth_give_nothing(tmp_path: Path) -> None:
