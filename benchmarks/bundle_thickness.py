@@ -50,16 +50,16 @@ def main() -> int:
     parser.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, fp16, int8 (fp32)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
-    truth = slag_truth(args.data)
+    try:
+        truth = slag_truth(args.data)
+        dataset = open_dataset(DatasetConfig("plain", args.data, args.split, 3))
+    except DatasetError as error:
+        parser.error(str(error))
     if not truth:
         parser.error(
             f"{args.data} holds no slag thickness truth (truth.csv); give a set made by "
             "steelsight-train synth --task slag"
         )
-    try:
-        dataset = open_dataset(DatasetConfig("plain", args.data, args.split, 3))
-    except DatasetError as error:
-        parser.error(str(error))
     missing = [name for name in dataset.names if name not in truth]
     if missing:
         parser.error(f"{args.data}/truth.csv has no row for {len(missing)} scenes, e.g. {missing[0]}")

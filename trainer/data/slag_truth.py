@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.measure import measure_slag
+from trainer.data.sample import DatasetError
 
 __all__ = ["SlagScene", "slag_truth"]
 
@@ -98,6 +99,11 @@ def slag_truth(root: Path | str) -> dict[str, SlagScene]:
     dict
         ``{stem: SlagScene}``; empty when the folder has no ``truth.csv`` or its truth is not a
         slag scene's (a weld set, for example).
+
+    Raises
+    ------
+    DatasetError
+        For a row with a missing column or a value that does not parse, naming the file and line.
     """
     path = Path(root) / "truth.csv"
     if not path.is_file():
@@ -106,14 +112,22 @@ def slag_truth(root: Path | str) -> dict[str, SlagScene]:
         rows = list(csv.DictReader(handle))
     if not rows or "thickness_mm" not in rows[0]:
         return {}
-    return {
-        row["stem"]: SlagScene(
-            name=row["stem"],
-            thickness_mm=float(row["thickness_mm"]),
-            homography=np.asarray(json.loads(row["homography_image_to_plane"]), np.float64),
-            axis_angle_deg=float(row["axis_angle_deg"]),
-            tube_diameter_mm=float(row["tube_diameter_mm"]),
-            image_size=tuple(json.loads(row["image_size"])),
-        )
-        for row in rows
-    }
+    scenes = {}
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        try:
+            scene = SlagScene(
+                name=row["stem"],
+                thickness_mm=float(row["thickness_mm"]),
+                homography=np.asarray(json.loads(row["homography_image_to_plane"]), np.float64).reshape(3, 3),
+                axis_angle_deg=float(row["axis_angle_deg"]),
+                tube_diameter_mm=float(row["tube_diameter_mm"]),
+                image_size=tuple(int(v) for v in json.loads(row["image_size"])),
+            )
+        except (KeyError, TypeError, ValueError) as error:  # JSONDecodeError is a ValueError
+            problem = f"no column {error}" if isinstance(error, KeyError) else str(error)
+            raise DatasetError(
+                f"{path} line {number}: not a slag scene's truth ({problem}); write the set again with "
+                "steelsight-train synth --task slag"
+            ) from error
+        scenes[scene.name] = scene
+    return scenes

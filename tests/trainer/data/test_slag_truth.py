@@ -1,3 +1,4 @@
+import csv
 from pathlib import Path
 
 import cv2
@@ -5,6 +6,7 @@ import numpy as np
 import pytest
 
 from edge.synth import render_slag
+from trainer.data.sample import DatasetError
 from trainer.data.slag_truth import slag_truth
 from trainer.synth.writer import write_dataset
 
@@ -44,3 +46,28 @@ def test_sets_without_slag_truth_give_nothing(tmp_path: Path) -> None:
     weld = write_dataset("weld", 1, 7, tmp_path / "weld", size=(128, 128), progress=False)
     assert slag_truth(weld) == {}
     assert slag_truth(tmp_path / "no_such_folder") == {}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("homography_image_to_plane", "[[1, 0", "line 2: not a slag scene's truth"),
+        ("image_size", None, "line 2: not a slag scene's truth \\(no column 'image_size'\\)"),
+    ],
+)
+def test_a_broken_truth_row_is_named(tmp_path: Path, column: str, value: str | None, message: str) -> None:
+    root = write_dataset("slag", 1, 7, tmp_path / "slag", size=(128, 128), progress=False)
+    path = root / "truth.csv"
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if value is None:
+        for row in rows:
+            del row[column]
+    else:
+        rows[0][column] = value
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(DatasetError, match=message):
+        slag_truth(root)
