@@ -21,6 +21,9 @@ examples:
   steelsight-train demo --out demo_out         export and run the networks (untrained) in ONNX Runtime
   steelsight-train synth --task slag --count 400 --seed 1 --out data/slag_train --val-fraction 0.1
   steelsight-train synth --task weld --count 20 --seed 9 --out data/weld_video --video weld.mp4
+  steelsight-train synth --task slag --count 4000 --seed 9 --split pool --out data/slag_pool
+  steelsight-train select data/slag_pool --count 1600 --prefer "thickness_px<15"
+                                               mark a training split that over-weights hard scenes
   steelsight-train train --config configs/slag_synthetic.toml --out runs/slag1
   steelsight-train train --config configs/slag_synthetic.toml --out runs/slag1 --resume
   steelsight-train train --config configs/slag_paper.toml --out runs/x --set stages.0.epochs=2
@@ -100,6 +103,31 @@ def _build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--val-fraction", type=float, default=0.0, help="last fraction of scenes marked 'val'")
     synth.add_argument("--video", type=Path, help="also write the scenes as an MP4 video (for the edge demo)")
     synth.add_argument("--fps", type=float, default=10.0, help="video frame rate (10)")
+
+    select = commands.add_parser(
+        "select",
+        help="mark a training split in a synthetic pool, preferring scenes by their truth (hard cases)",
+        description=(
+            "Rewrite splits.csv of a set written by 'synth' so that COUNT scenes of the pool split are "
+            "marked as the training split: first every scene whose truth.csv row meets one of the "
+            "--prefer conditions, then scenes drawn at random from the rest. Over-weights rare hard "
+            "cases (thin or low-contrast slag bands) without changing the generator. The images stay "
+            "where they are; running the same selection again gives the same split. Never select "
+            "from a test set."
+        ),
+    )
+    select.add_argument("data", type=Path, help="dataset folder written by 'synth' (with truth.csv)")
+    select.add_argument("--count", type=int, required=True, help="number of scenes to mark")
+    select.add_argument(
+        "--prefer",
+        action="append",
+        default=[],
+        metavar="COND",
+        help="COLUMN<VALUE, <=, >, >= or COLUMN=VALUE over truth.csv, e.g. thickness_px<15 (repeatable; any)",
+    )
+    select.add_argument("--from", dest="from_split", default="pool", help="split to take scenes from (pool)")
+    select.add_argument("--split", default="train", help="split name of the chosen scenes (train)")
+    select.add_argument("--seed", type=int, default=0, help="seed of the random draws (0)")
 
     train = commands.add_parser(
         "train",
@@ -269,6 +297,21 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_select(args: argparse.Namespace) -> int:
+    from trainer.data.truth_select import truth_select
+
+    selection = truth_select(
+        args.data,
+        args.count,
+        args.prefer,
+        from_split=args.from_split,
+        to_split=args.split,
+        seed=args.seed,
+    )
+    print(f"{args.data}: {selection.describe(args.split)}")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from trainer.config import load_config
     from trainer.train import train
@@ -369,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": _cmd_models,
         "demo": _cmd_demo,
         "synth": _cmd_synth,
+        "select": _cmd_select,
         "train": _cmd_train,
         "eval": _cmd_eval,
         "export": _cmd_export,

@@ -1,0 +1,253 @@
+"""Pick a training split out of a synthetic pool by the scenes' recorded truth.
+
+A synthetic set draws its scenes from the generator's natural distribution, in which the hard
+cases (for the slag network: thin bands a few pixels high, low-contrast slag) are rare. To give
+them more weight without changing the generator (its seeds must keep giving the same bytes),
+render a larger *pool* and mark a training split in it: every scene that matches one of the
+``prefer`` conditions first, then scenes drawn at random from the rest until ``count`` are
+chosen. The pool keeps its images; only ``splits.csv`` is rewritten (atomically), so the
+selection costs no disk and is recorded in the dataset fingerprint of every run that trains on it.
+Scenes already in the target split count as pool scenes, so running the same selection again
+gives the same split instead of adding to it.
+
+A condition reads ``COLUMN<VALUE``, ``COLUMN<=VALUE``, ``COLUMN>VALUE``, ``COLUMN>=VALUE`` or
+``COLUMN=VALUE`` over the columns of ``truth.csv`` (e.g. ``thickness_px<15``,
+``slag_style=low_contrast``); the comparisons are numeric, ``=`` compares numbers as numbers and
+anything else as text.
+
+Never select from a test set: the split it writes is for training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from calibration.atomic_file import atomic_write
+from trainer.data.plain import SPLITS_FILE, read_splits_csv
+from trainer.data.sample import DatasetError, format_names
+
+__all__ = ["TruthCondition", "TruthSelection", "truth_select"]
+
+log = logging.getLogger(__name__)
+
+TRUTH_FILE = "truth.csv"
+_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|=)\s*(\S.*?)\s*$")
+_NUMERIC: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class TruthCondition:
+    """One ``COLUMN<op>VALUE`` condition on a truth row.
+
+    Attributes
+    ----------
+    column
+        A column of ``truth.csv``.
+    op
+        ``<``, ``<=``, ``>``, ``>=`` or ``=``.
+    value
+        The text after the operator.
+    """
+
+    column: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> TruthCondition:
+        """Parse ``COLUMN<op>VALUE``; a ValueError says what was expected."""
+        match = _CONDITION.match(text)
+        if match is None:
+            raise ValueError(
+                f"condition {text!r} is not COLUMN<VALUE, COLUMN<=VALUE, COLUMN>VALUE, COLUMN>=VALUE "
+                "or COLUMN=VALUE (e.g. thickness_px<15 or slag_style=low_contrast)"
+            )
+        column, op, value = match.groups()
+        if op in _NUMERIC and _number(value) is None:
+            raise ValueError(f"condition {text!r}: {op} needs a number after it, got {value!r}")
+        return cls(column, op, value)
+
+    def __str__(self) -> str:
+        return f"{self.column}{self.op}{self.value}"
+
+    def matches(self, row: dict[str, str], where: str) -> bool:
+        """Whether the truth ``row`` meets the condition; ``where`` names the row in errors."""
+        cell = row[self.column].strip()
+        if self.op == "=":
+            wanted, got = _number(self.value), _number(cell)
+            if wanted is not None and got is not None:
+                return got == wanted
+            return cell == self.value
+        got = _number(cell)
+        if got is None:
+            raise DatasetError(f"{where}: {self.column} is {cell!r}, not a number; {self} cannot compare it")
+        return _NUMERIC[self.op](got, float(self.value))
+
+
+@dataclass(frozen=True)
+class TruthSelection:
+    """What :func:`truth_select` chose.
+
+    Attributes
+    ----------
+    pool
+        Scenes that were in ``from_split`` before.
+    preferred
+        Scenes of the pool that met a condition.
+    chosen
+        Scenes marked ``to_split``: preferred first, then random fill.
+    chosen_preferred
+        How many of the chosen met a condition.
+    """
+
+    pool: int
+    preferred: int
+    chosen: int
+    chosen_preferred: int
+
+    def describe(self, to_split: str) -> str:
+        """One line for people: how much the conditions were over-weighted."""
+        natural = 100.0 * self.preferred / self.pool if self.pool else 0.0
+        share = 100.0 * self.chosen_preferred / self.chosen if self.chosen else 0.0
+        return (
+            f"marked {self.chosen} of {self.pool} pool scenes as {to_split!r}: "
+            f"{self.chosen_preferred} that meet a condition ({share:.0f}% of the split, "
+            f"{natural:.0f}% of the pool) and {self.chosen - self.chosen_preferred} drawn at random"
+        )
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _read_truth(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}: truth file is missing; only sets written by 'steelsight-train synth' can be "
+            "selected by their truth"
+        )
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "stem" not in reader.fieldnames:
+            raise DatasetError(f"{path}: the header must start with 'stem' and name the truth columns")
+        return {row["stem"]: row for row in reader if row.get("stem")}
+
+
+def truth_select(
+    root: Path | str,
+    count: int,
+    prefer: Sequence[TruthCondition | str],
+    *,
+    from_split: str = "pool",
+    to_split: str = "train",
+    seed: int = 0,
+) -> TruthSelection:
+    """Mark ``count`` scenes of a synthetic pool as a split, preferring those that meet a condition.
+
+    Parameters
+    ----------
+    root
+        A dataset folder written by ``steelsight-train synth`` (``splits.csv`` and ``truth.csv``).
+    count
+        Number of scenes to mark; at most the number of scenes in ``from_split``.
+    prefer
+        Conditions (or their text); a scene that meets any of them is chosen before the others.
+        When more scenes meet them than ``count``, a seeded random ``count`` of them is chosen.
+    from_split
+        The split the scenes are taken from (the pool); scenes not chosen get it.
+    to_split
+        The split name the chosen scenes get; scenes already in it are pool scenes too.
+    seed
+        Seed of the random draws (the same seed, pool and conditions give the same split).
+
+    Returns
+    -------
+    TruthSelection
+        The numbers, for the log and the README.
+
+    Raises
+    ------
+    ValueError
+        For a malformed condition, ``count < 1`` or equal split names.
+    DatasetError
+        When ``splits.csv`` or ``truth.csv`` is missing or broken, ``from_split`` is empty or
+        smaller than ``count``, a condition names a column ``truth.csv`` lacks, or a pool scene
+        has no truth row.
+    """
+    root = Path(root)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be an integer >= 1, got {count!r}")
+    if from_split == to_split:
+        raise ValueError(f"from_split and to_split must differ, both are {from_split!r}")
+    conditions = [c if isinstance(c, TruthCondition) else TruthCondition.parse(c) for c in prefer]
+
+    splits_path, truth_path = root / SPLITS_FILE, root / TRUTH_FILE
+    rows = read_splits_csv(splits_path)
+    truth = _read_truth(truth_path)
+    pool = [stem for stem, split in rows if split in (from_split, to_split)]
+    if len(pool) < count:
+        names = sorted({split for _, split in rows})
+        raise DatasetError(
+            f"{splits_path}: splits {from_split!r} and {to_split!r} hold {len(pool)} scenes, "
+            f"{count} requested "
+            f"(splits present: {format_names(map(repr, names))}); render a larger pool"
+        )
+    columns = set(next(iter(truth.values())).keys()) if truth else set()
+    unknown = sorted({c.column for c in conditions} - columns)
+    if unknown:
+        raise DatasetError(
+            f"{truth_path}: no column {format_names(map(repr, unknown))}; "
+            f"available: {', '.join(sorted(columns - {'stem'}))}"
+        )
+    missing = [stem for stem in pool if stem not in truth]
+    if missing:
+        raise DatasetError(
+            f"{truth_path}: no truth for {len(missing)} scene(s) of split {from_split!r}: "
+            f"{format_names(missing)}; re-write the set with 'steelsight-train synth'"
+        )
+
+    preferred = [
+        stem
+        for stem in pool
+        if any(c.matches(truth[stem], f"{truth_path}, scene {stem}") for c in conditions)
+    ]
+    rng = np.random.default_rng(seed)
+    if len(preferred) >= count:
+        chosen = set(rng.choice(sorted(preferred), size=count, replace=False).tolist())
+        chosen_preferred = count
+    else:
+        preferred_set = set(preferred)
+        rest = sorted(stem for stem in pool if stem not in preferred_set)
+        fill = rng.choice(rest, size=count - len(preferred), replace=False).tolist() if rest else []
+        chosen = preferred_set | set(fill)
+        chosen_preferred = len(preferred)
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["stem", "split"])
+    for stem, split in rows:
+        in_pool = split in (from_split, to_split)
+        writer.writerow([stem, (to_split if stem in chosen else from_split) if in_pool else split])
+    atomic_write(splits_path, text.getvalue().encode("utf-8"))
+    selection = TruthSelection(len(pool), len(preferred), len(chosen), chosen_preferred)
+    log.info("%s: %s", root, selection.describe(to_split))
+    return selection
