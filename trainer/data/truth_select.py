@@ -187,7 +187,7 @@ def truth_select(
     Raises
     ------
     ValueError
-        For a malformed condition, ``count < 1`` or equal split names.
+        For a malformed condition, ``count < 1``, equal split names or a split named ``test``.
     DatasetError
         When ``splits.csv`` or ``truth.csv`` is missing or broken, ``from_split`` is empty or
         smaller than ``count``, a condition names a column ``truth.csv`` lacks, or a pool scene
@@ -198,6 +198,11 @@ def truth_select(
         raise ValueError(f"count must be an integer >= 1, got {count!r}")
     if from_split == to_split:
         raise ValueError(f"from_split and to_split must differ, both are {from_split!r}")
+    if "test" in (from_split, to_split):
+        raise ValueError(
+            "refusing to select from or into a split named 'test': test scenes are for the final "
+            "evaluation only; render a pool with another seed and --split pool"
+        )
     conditions = [c if isinstance(c, TruthCondition) else TruthCondition.parse(c) for c in prefer]
 
     splits_path, truth_path = root / SPLITS_FILE, root / TRUTH_FILE

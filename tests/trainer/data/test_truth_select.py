@@ -101,6 +101,8 @@ def test_bad_requests_are_refused_by_name_and_change_nothing(copy: Path) -> None
         truth_select(copy, 13, [])
     with pytest.raises(DatasetError, match="hold 0 scenes"):
         truth_select(copy, 1, [], from_split="val", to_split="hard")
+    with pytest.raises(ValueError, match="split named 'test'"):
+        truth_select(copy, 1, [], from_split="test")
     with pytest.raises(ValueError, match="must differ"):
         truth_select(copy, 1, [], to_split="pool")
     with pytest.raises(ValueError, match="count must be an integer >= 1"):
