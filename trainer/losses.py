@@ -37,6 +37,7 @@ __all__ = [
     "focal_loss",
     "heatmap_mse_loss",
     "make_loss",
+    "near_boundary",
     "shdm_loss",
 ]
 
@@ -104,11 +105,42 @@ def _zero_with_grad(logits: Tensor) -> Tensor:
 # losses
 
 
+def near_boundary(target: Tensor, radius_px: int, ignore_index: int = 255) -> Tensor:
+    """Pixels with another class within ``radius_px`` (a square window), ignore pixels excluded.
+
+    Parameters
+    ----------
+    target
+        ``[N, H, W]`` integer class ids.
+    radius_px
+        Half the window size: a pixel is near a boundary when a valid pixel of another class lies
+        within ``radius_px`` pixels along both axes.
+    ignore_index
+        Target value of unlabelled pixels; they are never near a boundary and do not make one.
+
+    Returns
+    -------
+    Tensor
+        ``[N, H, W]`` bool.
+    """
+    if isinstance(radius_px, bool) or not isinstance(radius_px, int) or radius_px < 1:
+        raise ValueError(f"radius_px must be an integer >= 1, got {radius_px!r}")
+    valid = target != ignore_index
+    labels = target.to(torch.float32)[:, None]
+    size = 2 * radius_px + 1
+    # ignore pixels take a value that never wins the max (-1) or the min (a large id)
+    high = F.max_pool2d(torch.where(valid[:, None], labels, -1.0), size, stride=1, padding=radius_px)
+    low = -F.max_pool2d(torch.where(valid[:, None], -labels, -1e9), size, stride=1, padding=radius_px)
+    return valid & ((high[:, 0] > labels[:, 0]) | (low[:, 0] < labels[:, 0]))
+
+
 def cross_entropy_loss(
     logits: Tensor,
     target: Tensor,
     class_weights: Tensor | None = None,
     ignore_index: int = 255,
+    boundary_weight: float = 0.0,
+    boundary_radius_px: int = 2,
 ) -> Tensor:
     """Softmax cross entropy, averaged over the valid pixels.
 
@@ -123,6 +155,12 @@ def cross_entropy_loss(
         the mean is weighted: ``sum(w[t_i] * nll_i) / sum(w[t_i])`` over valid pixels.
     ignore_index
         Target value that marks pixels without a label.
+    boundary_weight
+        Extra weight of the pixels :func:`near_boundary` finds: their weight is multiplied by
+        ``1 + boundary_weight`` (0 is plain cross entropy). The edges of a thin class (the slag
+        band) decide a thickness measured from the mask, and are few among all pixels.
+    boundary_radius_px
+        The window half-size of :func:`near_boundary`, in target pixels.
 
     Returns
     -------
@@ -131,6 +169,8 @@ def cross_entropy_loss(
         where torch would return NaN.
     """
     target, valid = _check_logits_target(logits, target, ignore_index)
+    if not (math.isfinite(boundary_weight) and boundary_weight >= 0):
+        raise ValueError(f"boundary_weight must be a finite number >= 0, got {boundary_weight}")
     num_classes = logits.shape[1]
     weight = None
     if class_weights is not None:
@@ -143,10 +183,13 @@ def cross_entropy_loss(
     per_pixel = F.cross_entropy(
         logits.float(), target, weight=weight, ignore_index=ignore_index, reduction="none"
     )
-    if weight is None:
-        denominator = valid.sum().to(torch.float32)
-    else:
-        denominator = (weight[torch.where(valid, target, 0)] * valid).sum()
+    pixel_weight = valid.to(torch.float32)
+    if weight is not None:
+        pixel_weight = pixel_weight * weight[torch.where(valid, target, 0)]
+    if boundary_weight > 0:
+        factor = 1.0 + boundary_weight * near_boundary(target, boundary_radius_px, ignore_index)
+        per_pixel, pixel_weight = per_pixel * factor, pixel_weight * factor
+    denominator = pixel_weight.sum()
     # With no valid pixel the numerator is an exact 0, so clamping keeps 0 and finite gradients.
     return per_pixel.sum() / denominator.clamp_min(torch.finfo(torch.float32).tiny)
 
@@ -353,6 +396,9 @@ class LossConfig:
         Weights of the two ``shdm`` terms (paper: 0.8 and 0.2).
     dice_smooth
         Smoothing of the Dice terms.
+    boundary_weight, boundary_radius_px
+        Extra weight of the cross-entropy term near class boundaries and the window half-size
+        that finds them (``cross_entropy`` and ``ce_dice`` only; see :func:`cross_entropy_loss`).
     """
 
     name: str = "cross_entropy"
@@ -365,6 +411,8 @@ class LossConfig:
     focal_weight: float = 0.8
     heatmap_weight: float = 0.2
     dice_smooth: float = 1.0
+    boundary_weight: float = 0.0
+    boundary_radius_px: int = 2
 
     def __post_init__(self) -> None:
         if self.name not in LOSS_NAMES:
@@ -388,6 +436,15 @@ class LossConfig:
                 raise ValueError(f"{label} must be a finite number >= 0, got {value}")
         if not (math.isfinite(self.dice_smooth) and self.dice_smooth > 0):
             raise ValueError(f"dice_smooth must be a finite number > 0, got {self.dice_smooth}")
+        if not (math.isfinite(self.boundary_weight) and self.boundary_weight >= 0):
+            raise ValueError(f"boundary_weight must be a finite number >= 0, got {self.boundary_weight}")
+        radius = self.boundary_radius_px
+        if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
+            raise ValueError(f"boundary_radius_px must be an integer >= 1, got {radius!r}")
+        if self.boundary_weight > 0 and self.name not in ("cross_entropy", "ce_dice"):
+            raise ValueError(
+                f"boundary_weight is used by the cross_entropy and ce_dice losses only, not by {self.name!r}"
+            )
 
     @property
     def resolved_gamma(self) -> float:
@@ -404,10 +461,14 @@ class _ConfiguredLoss:
     def __repr__(self) -> str:
         return f"make_loss({self.config!r})"
 
-    def _class_weights(self, logits: Tensor) -> Tensor | None:
-        if self.config.class_weights is None:
-            return None
-        return torch.tensor(self.config.class_weights, dtype=torch.float32, device=logits.device)
+    def _cross_entropy(self, logits: Tensor, target: Tensor) -> Tensor:
+        cfg = self.config
+        weights = None
+        if cfg.class_weights is not None:
+            weights = torch.tensor(cfg.class_weights, dtype=torch.float32, device=logits.device)
+        return cross_entropy_loss(
+            logits, target, weights, cfg.ignore_index, cfg.boundary_weight, cfg.boundary_radius_px
+        )
 
     def __call__(
         self, output: Tensor | Sequence[Tensor], target: Tensor, heatmap: Tensor | None = None
@@ -440,7 +501,7 @@ class _ConfiguredLoss:
             )
         logits = output
         if cfg.name == "cross_entropy":
-            loss = cross_entropy_loss(logits, target, self._class_weights(logits), cfg.ignore_index)
+            loss = self._cross_entropy(logits, target)
             return loss, {"total": float(loss.detach()), "cross_entropy": float(loss.detach())}
         if cfg.name == "focal":
             loss = focal_loss(logits, target, cfg.alpha, cfg.resolved_gamma, cfg.ignore_index)
@@ -449,7 +510,7 @@ class _ConfiguredLoss:
             loss = dice_loss(logits, target, cfg.ignore_index, cfg.dice_smooth)
             return loss, {"total": float(loss.detach()), "dice": float(loss.detach())}
         # ce_dice (the name was validated by LossConfig)
-        ce = cross_entropy_loss(logits, target, self._class_weights(logits), cfg.ignore_index)
+        ce = self._cross_entropy(logits, target)
         dice = dice_loss(logits, target, cfg.ignore_index, cfg.dice_smooth)
         total = cfg.ce_weight * ce + cfg.dice_weight * dice
         return total, {

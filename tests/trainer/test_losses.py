@@ -16,6 +16,7 @@ from trainer.losses import (
     dice_loss,
     focal_loss,
     make_loss,
+    near_boundary,
     shdm_loss,
 )
 from trainer.models.decoders.shdm import ShdmOutput
@@ -60,6 +61,51 @@ def test_weighted_cross_entropy_is_the_weighted_mean() -> None:
     expected = (1.0 * -math.log(P_T[0]) + 3.0 * -math.log(P_T[1])) / (1.0 + 3.0)
     loss = cross_entropy_loss(logits, target, class_weights=torch.tensor([1.0, 3.0]))
     assert loss.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_near_boundary_marks_pixels_within_the_radius_of_another_class() -> None:
+    target = torch.tensor([[[0, 0, 0, 2, 2, 2, 255, 1]]])
+    assert near_boundary(target, 1).tolist() == [[[False, False, True, True, False, False, False, False]]]
+    # radius 2 reaches across the ignore pixel: the last 2 and the 1 see each other
+    assert near_boundary(target, 2).tolist() == [[[False, True, True, True, True, True, False, True]]]
+    far = torch.tensor([[[2, 2, 255, 1]]])
+    assert near_boundary(far, 1).tolist() == [[[False, False, False, False]]]
+    assert near_boundary(far, 2).tolist() == [[[False, True, False, True]]]
+    with pytest.raises(ValueError, match="radius_px must be an integer >= 1"):
+        near_boundary(target, 0)
+
+
+def test_boundary_weighted_cross_entropy_is_the_weighted_mean() -> None:
+    # one row of four pixels, two classes; with radius 1 pixels 1 and 2 are near the boundary
+    logits = torch.tensor([[[[2.0, 1.0, -0.5, -1.0]], [[0.0, 0.5, 1.0, 2.0]]]], dtype=torch.float64)
+    target = torch.tensor([[[0, 0, 1, 1]]])
+    pairs = [(2.0, 0.0, 0), (1.0, 0.5, 0), (-0.5, 1.0, 1), (-1.0, 2.0, 1)]  # (logit 0, logit 1, class)
+    nll = [math.log(math.exp(a) + math.exp(b)) - (a if t == 0 else b) for a, b, t in pairs]
+    factor = [1.0, 4.0, 4.0, 1.0]  # 1 + boundary_weight 3
+    expected = sum(f * n for f, n in zip(factor, nll, strict=True)) / sum(factor)
+    loss = cross_entropy_loss(logits, target, boundary_weight=3.0, boundary_radius_px=1)
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert cross_entropy_loss(logits, target, boundary_weight=0.0).item() == pytest.approx(
+        sum(nll) / 4, abs=1e-6
+    )
+    # with class weights both multiply
+    weights = torch.tensor([1.0, 2.0])
+    both = [f * w for f, w in zip(factor, [1.0, 1.0, 2.0, 2.0], strict=True)]
+    expected = sum(b * n for b, n in zip(both, nll, strict=True)) / sum(both)
+    loss = cross_entropy_loss(logits, target, weights, boundary_weight=3.0, boundary_radius_px=1)
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="boundary_weight must be a finite number >= 0"):
+        cross_entropy_loss(logits, target, boundary_weight=-1.0)
+
+
+def test_configured_ce_dice_uses_the_boundary_weight() -> None:
+    logits = torch.tensor([[[[2.0, 1.0, -0.5, -1.0]], [[0.0, 0.5, 1.0, 2.0]]]])
+    target = torch.tensor([[[0, 0, 1, 1]]])
+    loss = make_loss(LossConfig(name="ce_dice", boundary_weight=3.0, boundary_radius_px=1))
+    _, parts = loss(logits, target)
+    expected = cross_entropy_loss(logits, target, boundary_weight=3.0, boundary_radius_px=1).item()
+    assert parts["cross_entropy"] == pytest.approx(expected, abs=1e-6)
+    assert parts["cross_entropy"] != pytest.approx(cross_entropy_loss(logits, target).item(), abs=1e-4)
 
 
 def test_focal_matches_hand_computation() -> None:
@@ -280,6 +326,12 @@ def test_config_errors() -> None:
     with pytest.raises(ValueError, match="heatmap_weight must be"):
         LossConfig(name="shdm", heatmap_weight=-0.2)
     assert LossConfig(class_weights=[1, 2]).class_weights == (1.0, 2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="boundary_weight is used by the cross_entropy and ce_dice"):
+        LossConfig(name="dice", boundary_weight=2.0)
+    with pytest.raises(ValueError, match="boundary_weight must be a finite number >= 0"):
+        LossConfig(name="ce_dice", boundary_weight=float("nan"))
+    with pytest.raises(ValueError, match="boundary_radius_px must be an integer >= 1"):
+        LossConfig(name="ce_dice", boundary_radius_px=0)
 
 
 def test_make_loss_rejects_the_wrong_model_output() -> None:
