@@ -308,7 +308,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
         to_split=args.split,
         seed=args.seed,
     )
-    print(f"{args.data}: {selection.describe(args.split)}")
+    print(f"{args.data}: {selection.describe()}")
     return 0
 
 

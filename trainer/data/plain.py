@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from calibration.atomic_file import atomic_write
 from trainer.data.sample import (
     IMAGE_SUFFIXES,
     DatasetError,
@@ -80,6 +82,18 @@ def read_splits_csv(path: Path) -> list[tuple[str, str]]:
             first_line[stem] = line
             rows.append((stem, split))
     return rows
+
+
+def write_splits_csv(path: Path, rows: Iterable[tuple[str, str]]) -> None:
+    """Write ``(stem, split)`` rows as a ``splits.csv`` file that :func:`read_splits_csv` reads back.
+
+    The file is replaced atomically: a reader (or a power cut) sees the old split or the new one.
+    """
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["stem", "split"])
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue().encode("utf-8"))
 
 
 class PlainDataset(FilePairDataset):

@@ -8,7 +8,6 @@ form to :func:`trainer.metrics.thickness_error`.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 
 from edge.measure import measure_slag
 from trainer.data.sample import DatasetError
+from trainer.data.truth_rows import TRUTH_FILE, truth_rows
 
 __all__ = ["SlagScene", "slag_truth"]
 
@@ -105,11 +105,8 @@ def slag_truth(root: Path | str) -> dict[str, SlagScene]:
     DatasetError
         For a row with a missing column or a value that does not parse, naming the file and line.
     """
-    path = Path(root) / "truth.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    path = Path(root) / TRUTH_FILE
+    rows = truth_rows(root)
     if not rows or "thickness_mm" not in rows[0]:
         return {}
     scenes = {}

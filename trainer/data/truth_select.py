@@ -20,8 +20,6 @@ Never select from a test set: the split it writes is for training.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import operator
@@ -32,15 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.atomic_file import atomic_write
-from trainer.data.plain import SPLITS_FILE, read_splits_csv
+from trainer.data.plain import SPLITS_FILE, read_splits_csv, write_splits_csv
 from trainer.data.sample import DatasetError, format_names
+from trainer.data.truth_rows import TRUTH_FILE, truth_rows
 
 __all__ = ["TruthCondition", "TruthSelection", "truth_select"]
 
 log = logging.getLogger(__name__)
 
-TRUTH_FILE = "truth.csv"
 _CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|=)\s*(\S.*?)\s*$")
 _NUMERIC: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -95,7 +92,10 @@ class TruthCondition:
             return cell == self.value
         got = _number(cell)
         if got is None:
-            raise DatasetError(f"{where}: {self.column} is {cell!r}, not a number; {self} cannot compare it")
+            raise DatasetError(
+                f"{where}: {self.column} is {cell!r}, not a number, so {self} cannot compare it; "
+                f"use {self.column}=VALUE for a text column"
+            )
         return _NUMERIC[self.op](got, float(self.value))
 
 
@@ -105,8 +105,10 @@ class TruthSelection:
 
     Attributes
     ----------
+    split
+        The split name the chosen scenes got.
     pool
-        Scenes that were in ``from_split`` before.
+        Scenes that were in ``from_split`` (or already in ``split``) before.
     preferred
         Scenes of the pool that met a condition.
     chosen
@@ -115,17 +117,18 @@ class TruthSelection:
         How many of the chosen met a condition.
     """
 
+    split: str
     pool: int
     preferred: int
     chosen: int
     chosen_preferred: int
 
-    def describe(self, to_split: str) -> str:
+    def describe(self) -> str:
         """One line for people: how much the conditions were over-weighted."""
         natural = 100.0 * self.preferred / self.pool if self.pool else 0.0
         share = 100.0 * self.chosen_preferred / self.chosen if self.chosen else 0.0
         return (
-            f"marked {self.chosen} of {self.pool} pool scenes as {to_split!r}: "
+            f"marked {self.chosen} of {self.pool} pool scenes as {self.split!r}: "
             f"{self.chosen_preferred} that meet a condition ({share:.0f}% of the split, "
             f"{natural:.0f}% of the pool) and {self.chosen - self.chosen_preferred} drawn at random"
         )
@@ -137,19 +140,6 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-def _read_truth(path: Path) -> dict[str, dict[str, str]]:
-    if not path.is_file():
-        raise DatasetError(
-            f"{path}: truth file is missing; only sets written by 'steelsight-train synth' can be "
-            "selected by their truth"
-        )
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "stem" not in reader.fieldnames:
-            raise DatasetError(f"{path}: the header must start with 'stem' and name the truth columns")
-        return {row["stem"]: row for row in reader if row.get("stem")}
 
 
 def truth_select(
@@ -207,8 +197,15 @@ def truth_select(
 
     splits_path, truth_path = root / SPLITS_FILE, root / TRUTH_FILE
     rows = read_splits_csv(splits_path)
-    truth = _read_truth(truth_path)
-    pool = [stem for stem, split in rows if split in (from_split, to_split)]
+    table = truth_rows(root)
+    if table is None:
+        raise DatasetError(
+            f"{truth_path}: truth file is missing; only sets written by 'steelsight-train synth' can be "
+            "selected by their truth"
+        )
+    truth = {row["stem"]: row for row in table}
+    in_pool = (from_split, to_split)
+    pool = [stem for stem, split in rows if split in in_pool]
     if len(pool) < count:
         names = sorted({split for _, split in rows})
         raise DatasetError(
@@ -216,7 +213,7 @@ def truth_select(
             f"{count} requested "
             f"(splits present: {format_names(map(repr, names))}); render a larger pool"
         )
-    columns = set(next(iter(truth.values())).keys()) if truth else set()
+    columns = set(table[0]) if table else set()
     unknown = sorted({c.column for c in conditions} - columns)
     if unknown:
         raise DatasetError(
@@ -226,7 +223,7 @@ def truth_select(
     missing = [stem for stem in pool if stem not in truth]
     if missing:
         raise DatasetError(
-            f"{truth_path}: no truth for {len(missing)} scene(s) of split {from_split!r}: "
+            f"{truth_path}: no truth for {len(missing)} pool scene(s): "
             f"{format_names(missing)}; re-write the set with 'steelsight-train synth'"
         )
 
@@ -242,17 +239,16 @@ def truth_select(
     else:
         preferred_set = set(preferred)
         rest = sorted(stem for stem in pool if stem not in preferred_set)
-        fill = rng.choice(rest, size=count - len(preferred), replace=False).tolist() if rest else []
-        chosen = preferred_set | set(fill)
+        chosen = preferred_set | set(rng.choice(rest, size=count - len(preferred), replace=False).tolist())
         chosen_preferred = len(preferred)
 
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["stem", "split"])
-    for stem, split in rows:
-        in_pool = split in (from_split, to_split)
-        writer.writerow([stem, (to_split if stem in chosen else from_split) if in_pool else split])
-    atomic_write(splits_path, text.getvalue().encode("utf-8"))
-    selection = TruthSelection(len(pool), len(preferred), len(chosen), chosen_preferred)
-    log.info("%s: %s", root, selection.describe(to_split))
+    write_splits_csv(
+        splits_path,
+        [
+            (stem, (to_split if stem in chosen else from_split) if split in in_pool else split)
+            for stem, split in rows
+        ],
+    )
+    selection = TruthSelection(to_split, len(pool), len(preferred), len(chosen), chosen_preferred)
+    log.info("%s: %s", root, selection.describe())
     return selection

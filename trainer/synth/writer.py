@@ -34,6 +34,8 @@ from tqdm import tqdm
 from edge.synth.slag import SLAG_CLASSES, render_slag
 from edge.synth.textures import check_size
 from edge.synth.weld import WELD_CLASSES, render_weld
+from trainer.data.plain import SPLITS_FILE, write_splits_csv
+from trainer.data.truth_rows import TRUTH_FILE
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ TASKS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
 }
 """Task name -> (scene renderer, class names by id)."""
 
-_TOP_LEVEL = frozenset({"images", "masks", "splits.csv", "truth.csv", "truth.json", META_FILE})
+_TOP_LEVEL = frozenset({"images", "masks", SPLITS_FILE, TRUTH_FILE, "truth.json", META_FILE})
 _STEM = re.compile(r"^(?:slag|weld)_s\d+_\d{5,}\.png$")
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -220,7 +222,7 @@ def write_dataset(
         if not writer.isOpened():
             raise OSError(f"cannot open {str(video)!r} for writing with the mp4v codec")
 
-    splits: list[list[str]] = []
+    splits: list[tuple[str, str]] = []
     truths: list[dict[str, Any]] = []
     try:
         for index in tqdm(range(count), desc=f"synth {task}", unit="scene", disable=not progress):
@@ -235,16 +237,16 @@ def write_dataset(
                     raise OSError(f"cannot write {str(path)!r}")
             if writer is not None:
                 writer.write(bgr)
-            splits.append([stem, "val" if index >= count - n_val else split])
+            splits.append((stem, "val" if index >= count - n_val else split))
             truths.append({"stem": stem, **scene.truth.to_dict()})
     finally:
         if writer is not None:
             writer.release()
 
-    (out / "splits.csv").write_text(_csv_text(["stem", "split"], splits), encoding="utf-8")
+    write_splits_csv(out / SPLITS_FILE, splits)
     fields = list(truths[0])
     rows = [[_csv_cell(truth[field]) for field in fields] for truth in truths]
-    (out / "truth.csv").write_text(_csv_text(fields, rows), encoding="utf-8")
+    (out / TRUTH_FILE).write_text(_csv_text(fields, rows), encoding="utf-8")
     (out / "truth.json").write_text(json.dumps(truths, indent=1) + "\n", encoding="utf-8")
     video_in_out = video.name if video is not None and video.parent.resolve() == out.resolve() else None
     meta = {

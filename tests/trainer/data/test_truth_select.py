@@ -52,7 +52,7 @@ def test_preferred_scenes_are_all_chosen_then_filled_at_random(copy: Path) -> No
     assert len(chosen) == 6 and thin <= chosen
     counts = (selection.pool, selection.preferred, selection.chosen, selection.chosen_preferred)
     assert counts == (12, 3, 6, 3)
-    assert "3 that meet a condition (50% of the split, 25% of the pool)" in selection.describe("train")
+    assert "3 that meet a condition (50% of the split, 25% of the pool)" in selection.describe()
     rows = read_splits_csv(copy / "splits.csv")
     assert [stem for stem, _ in rows] == sorted(truth)  # order and stems kept
     assert {name for stem, name in rows if stem not in chosen} == {"pool"}
@@ -111,7 +111,7 @@ def test_bad_requests_are_refused_by_name_and_change_nothing(copy: Path) -> None
 
     rows = (copy / "truth.csv").read_text().splitlines()
     (copy / "truth.csv").write_text("\n".join(rows[:-1]) + "\n")
-    with pytest.raises(DatasetError, match=r"no truth for 1 scene\(s\) of split 'pool': slag_s3_00011"):
+    with pytest.raises(DatasetError, match=r"no truth for 1 pool scene\(s\): slag_s3_00011"):
         truth_select(copy, 2, [])
     (copy / "truth.csv").unlink()
     with pytest.raises(DatasetError, match="truth file is missing"):
