@@ -96,6 +96,13 @@ def _check_focal_params(alpha: float, gamma: float) -> None:
         raise ValueError(f"focal gamma must be a finite number >= 0, got {gamma}")
 
 
+def _check_boundary_params(weight: float, radius_px: int) -> None:
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"boundary_weight must be a finite number >= 0, got {weight}")
+    if isinstance(radius_px, bool) or not isinstance(radius_px, int) or radius_px < 1:
+        raise ValueError(f"boundary_radius_px must be an integer >= 1, got {radius_px!r}")
+
+
 def _zero_with_grad(logits: Tensor) -> Tensor:
     """A float32 zero that is still connected to the graph (gradient all zeros)."""
     return logits.float().sum() * 0.0
@@ -123,8 +130,7 @@ def near_boundary(target: Tensor, radius_px: int, ignore_index: int = 255) -> Te
     Tensor
         ``[N, H, W]`` bool.
     """
-    if isinstance(radius_px, bool) or not isinstance(radius_px, int) or radius_px < 1:
-        raise ValueError(f"radius_px must be an integer >= 1, got {radius_px!r}")
+    _check_boundary_params(0.0, radius_px)
     valid = target != ignore_index
     labels = target.to(torch.float32)[:, None]
     size = 2 * radius_px + 1
@@ -169,8 +175,7 @@ def cross_entropy_loss(
         where torch would return NaN.
     """
     target, valid = _check_logits_target(logits, target, ignore_index)
-    if not (math.isfinite(boundary_weight) and boundary_weight >= 0):
-        raise ValueError(f"boundary_weight must be a finite number >= 0, got {boundary_weight}")
+    _check_boundary_params(boundary_weight, boundary_radius_px)
     num_classes = logits.shape[1]
     weight = None
     if class_weights is not None:
@@ -436,11 +441,7 @@ class LossConfig:
                 raise ValueError(f"{label} must be a finite number >= 0, got {value}")
         if not (math.isfinite(self.dice_smooth) and self.dice_smooth > 0):
             raise ValueError(f"dice_smooth must be a finite number > 0, got {self.dice_smooth}")
-        if not (math.isfinite(self.boundary_weight) and self.boundary_weight >= 0):
-            raise ValueError(f"boundary_weight must be a finite number >= 0, got {self.boundary_weight}")
-        radius = self.boundary_radius_px
-        if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
-            raise ValueError(f"boundary_radius_px must be an integer >= 1, got {radius!r}")
+        _check_boundary_params(self.boundary_weight, self.boundary_radius_px)
         if self.boundary_weight > 0 and self.name not in ("cross_entropy", "ce_dice"):
             raise ValueError(
                 f"boundary_weight is used by the cross_entropy and ce_dice losses only, not by {self.name!r}"
