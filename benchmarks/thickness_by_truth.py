@@ -89,9 +89,7 @@ def main() -> int:
         if table is None:
             raise DatasetError(f"{args.data}: no truth.csv; give the synthetic set the reports evaluated")
         truth = {row["stem"]: row for row in table}
-        unknown = sorted({c.column for c in conditions} - set(table[0] if table else ()))
-        if unknown:
-            raise DatasetError(f"{args.data}/truth.csv has no column {', '.join(unknown)}")
+        TruthCondition.require_columns(conditions, table, args.data / "truth.csv")
         results = {}
         for report in args.reports:
             rows = _read_report(report)

@@ -82,6 +82,19 @@ class TruthCondition:
     def __str__(self) -> str:
         return f"{self.column}{self.op}{self.value}"
 
+    @staticmethod
+    def require_columns(
+        conditions: Sequence[TruthCondition], rows: Sequence[dict[str, str]], path: Path
+    ) -> None:
+        """Raise a DatasetError naming the columns the conditions use that the truth ``rows`` lack."""
+        columns = set(rows[0]) if rows else set()
+        unknown = sorted({c.column for c in conditions} - columns)
+        if unknown:
+            raise DatasetError(
+                f"{path}: no column {format_names(map(repr, unknown))}; "
+                f"available: {', '.join(sorted(columns - {'stem'})) or 'none (no rows)'}"
+            )
+
     def matches(self, row: dict[str, str], where: str) -> bool:
         """Whether the truth ``row`` meets the condition; ``where`` names the row in errors."""
         cell = row[self.column].strip()
@@ -213,13 +226,7 @@ def truth_select(
             f"{count} requested "
             f"(splits present: {format_names(map(repr, names))}); render a larger pool"
         )
-    columns = set(table[0]) if table else set()
-    unknown = sorted({c.column for c in conditions} - columns)
-    if unknown:
-        raise DatasetError(
-            f"{truth_path}: no column {format_names(map(repr, unknown))}; "
-            f"available: {', '.join(sorted(columns - {'stem'}))}"
-        )
+    TruthCondition.require_columns(conditions, table, truth_path)
     missing = [stem for stem in pool if stem not in truth]
     if missing:
         raise DatasetError(
