@@ -124,12 +124,19 @@ class StageSection:
             raise ValueError(f"crop_size must be at least 32x32, got {self.crop_size}")
 
 
+BEST_BY = ("miou", "thickness")
+"""What ``[run] best_by`` may name."""
+
+
 @dataclass(frozen=True)
 class RunSection:
     """Run-wide switches.
 
     ``max_steps_per_epoch`` caps an epoch (for budgets and tests; ``None`` is
     the whole dataset). ``val_every`` validates every N epochs and at the end.
+    ``best_by`` is what makes an epoch's checkpoint the new ``best.pt``: ``"miou"``
+    (higher validation mIoU) or ``"thickness"`` (for slag validation sets with thickness
+    truth: more scenes measured, then a lower mean per-scene thickness error).
     """
 
     seed: int = 0
@@ -139,6 +146,13 @@ class RunSection:
     val_every: int = 1
     max_steps_per_epoch: int | None = None
     max_val_images: int | None = None
+    best_by: str = "miou"
+
+    def __post_init__(self) -> None:
+        if self.best_by not in BEST_BY:
+            raise ValueError(f"best_by must be one of {', '.join(BEST_BY)}, got {self.best_by!r}")
+        if self.val_every < 1:
+            raise ValueError(f"val_every must be >= 1, got {self.val_every}")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from trainer.data.augment import normalize
 from trainer.data.sample import SegmentationDataset
-from trainer.data.slag_truth import slag_truth
+from trainer.data.slag_truth import SlagScene, slag_truth
 from trainer.distributed import DistributedContext
 from trainer.metrics import (
     BoundaryAccumulator,
@@ -89,6 +90,29 @@ def _batches(dataset: SegmentationDataset, indices: list[int], batch_size: int):
         yield batch
 
 
+@dataclass(frozen=True)
+class Validation:
+    """What validation during training measured.
+
+    Attributes
+    ----------
+    confusion
+        The confusion matrix over the validation images (summed over ranks).
+    thickness_scenes
+        Validation scenes with slag thickness truth (0 for other sets).
+    thickness_measured
+        Those of them where the predicted mask gave a thickness.
+    thickness_percent
+        Mean over the measured scenes of ``|measured - true| / true`` in percent (the
+        ``mae_percent`` of :func:`trainer.metrics.thickness_error`); ``None`` when none was measured.
+    """
+
+    confusion: ConfusionMatrix
+    thickness_scenes: int = 0
+    thickness_measured: int = 0
+    thickness_percent: float | None = None
+
+
 def validate(
     model: nn.Module,
     dataset: SegmentationDataset,
@@ -99,21 +123,41 @@ def validate(
     ctx: DistributedContext,
     batch_size: int = 4,
     max_images: int | None = None,
-) -> ConfusionMatrix:
-    """The confusion matrix over ``dataset`` (each rank takes a share; summed over ranks)."""
+    truth: Mapping[str, SlagScene] | None = None,
+) -> Validation:
+    """Measure ``model`` on ``dataset`` (each rank takes a share; the sums are gathered over ranks).
+
+    With ``truth`` (from :func:`trainer.data.slag_truth.slag_truth`) the slag thickness of every
+    scene it names is measured from the predicted mask, as :func:`evaluate` does.
+    """
     count = len(dataset) if max_images is None else min(len(dataset), max_images)
     indices = list(range(ctx.rank, count, ctx.world_size))
     confusion = ConfusionMatrix(num_classes)
+    scenes = measured = 0
+    percent_sum = 0.0
     for batch in _batches(dataset, indices, batch_size):
         logits = predict_logits(model, [s.image for s in batch], input_size, mean, std, ctx.device)
         prediction = logits.argmax(1).numpy()
         for sample, pred in zip(batch, prediction, strict=True):
             confusion.update(pred, sample.mask)
+            if truth and sample.name in truth:
+                row = truth[sample.name].measure(pred.astype(np.uint8))
+                scenes += 1
+                if row["measured_mm"] is not None:
+                    measured += 1
+                    percent_sum += 100 * abs(row["measured_mm"] - row["true_mm"]) / row["true_mm"]
     total = torch.from_numpy(confusion.matrix.astype(np.float64))
     ctx.all_reduce_sum(total)
     merged = ConfusionMatrix(num_classes)
     merged.merge_matrix(total.numpy().round().astype(np.int64))
-    return merged
+    sums = ctx.all_reduce_sum(torch.tensor([scenes, measured, percent_sum], dtype=torch.float64))
+    scenes, measured = int(sums[0].round()), int(sums[1].round())
+    return Validation(
+        merged,
+        thickness_scenes=scenes,
+        thickness_measured=measured,
+        thickness_percent=float(sums[2]) / measured if measured else None,
+    )
 
 
 @dataclass

@@ -5,9 +5,11 @@ logs, shows progress and writes files). A run folder holds:
 
 ``run.json``         resolved config, command line, git commit, dataset fingerprints
 ``last.pt``          checkpoint after every epoch (``--resume`` continues from it)
-``best.pt``          the checkpoint with the best validation mIoU
+``best.pt``          the best checkpoint by validation mIoU, or by slag thickness error
+                   (``[run] best_by``)
 ``steps.csv``        one row per optimizer step: loss and its parts, lr, images/s
-``epochs.csv``       one row per epoch: mean loss, validation mIoU and mPA, time
+``epochs.csv``       one row per epoch: mean loss, validation mIoU and mPA, validation slag
+                   thickness error (sets with thickness truth), time
 ``curves.png``       loss and validation mIoU curves
 """
 
@@ -40,10 +42,11 @@ from trainer.data.augment import AugmentConfig
 from trainer.data.factory import DatasetConfig, open_dataset
 from trainer.data.fingerprint import dataset_fingerprint, image_content_groups
 from trainer.data.sample import DatasetError, SegmentationDataset
+from trainer.data.slag_truth import slag_truth
 from trainer.data.split import holdout_split
 from trainer.data.training_set import TrainingSet
 from trainer.distributed import DistributedContext
-from trainer.evaluate import validate
+from trainer.evaluate import Validation, validate
 from trainer.losses import make_loss
 from trainer.models import build_model
 from trainer.schedule import learning_rate
@@ -51,7 +54,17 @@ from trainer.schedule import learning_rate
 log = logging.getLogger(__name__)
 
 STEP_FIELDS = ["stage", "epoch", "step", "lr", "loss", "parts", "images_per_s"]
-EPOCH_FIELDS = ["stage", "epoch", "step", "train_loss", "val_miou", "val_mpa", "seconds"]
+EPOCH_FIELDS = [
+    "stage",
+    "epoch",
+    "step",
+    "train_loss",
+    "val_miou",
+    "val_mpa",
+    "val_thickness_percent",
+    "val_thickness_measured",
+    "seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,12 @@ def _write_run_info(
 
 def _append_csv(path: Path, fields: list[str], row: dict[str, Any]) -> None:
     new = not path.exists()
+    if not new:
+        with path.open(newline="") as handle:
+            header = next(csv.reader(handle), None)
+        if header != fields:
+            # A run resumed from an older version: keep its rows under the current columns.
+            _rewrite_csv(path, fields, _read_csv(path))
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         if new:
@@ -151,20 +170,67 @@ def _init_from_checkpoint(model: nn.Module, path: Path, arch: str, announce: boo
         log.info("network initialised from %s (step %s of its run)", path, state.get("global_step"))
 
 
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _rewrite_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _truncate_csv(path: Path, last_step: int) -> None:
     """Drop rows past ``last_step`` (written after the checkpoint a resume starts from)."""
     if not path.exists():
         return
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-        fields = rows[0].keys() if rows else None
-    if fields is None:
+    rows = _read_csv(path)
+    if not rows:
         return
-    kept = [row for row in rows if int(row["step"]) <= last_step]
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(fields))
-        writer.writeheader()
-        writer.writerows(kept)
+    _rewrite_csv(path, list(rows[0]), [row for row in rows if int(row["step"]) <= last_step])
+
+
+def _improves(current: Validation, best: dict[str, Any] | None, best_by: str) -> bool:
+    """Whether ``current`` makes a better ``best.pt`` than the one described by ``best``."""
+    if best is None:
+        return True
+    if best_by == "miou":
+        return float(current.confusion.miou()) > best["miou"]
+    if current.thickness_percent is None:
+        return False
+    if best.get("thickness_percent") is None:
+        return True
+    if current.thickness_measured != best["thickness_measured"]:
+        return current.thickness_measured > best["thickness_measured"]
+    return current.thickness_percent < best["thickness_percent"]
+
+
+def _validation_columns(validation: Validation | None) -> dict[str, str]:
+    """The validation columns of an ``epochs.csv`` row (empty where not measured)."""
+    columns = dict.fromkeys(("val_miou", "val_mpa", "val_thickness_percent", "val_thickness_measured"), "")
+    if validation is not None:
+        columns["val_miou"] = f"{float(validation.confusion.miou()):.6f}"
+        columns["val_mpa"] = f"{float(validation.confusion.mpa()):.6f}"
+        if validation.thickness_scenes:
+            columns["val_thickness_measured"] = str(validation.thickness_measured)
+        if validation.thickness_percent is not None:
+            columns["val_thickness_percent"] = f"{validation.thickness_percent:.4f}"
+    return columns
+
+
+def _describe(validation: Validation | None) -> str:
+    if validation is None:
+        return "not validated"
+    text = f"val mIoU {float(validation.confusion.miou()):.4f}"
+    if validation.thickness_scenes:
+        percent = validation.thickness_percent
+        text += (
+            f", thickness error {'-' if percent is None else f'{percent:.2f}'} % "
+            f"({validation.thickness_measured}/{validation.thickness_scenes} scenes measured)"
+        )
+    return text
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -254,6 +320,13 @@ def _train(
         listed = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise DatasetError(f"{len(problems)} bad image/mask pairs:\n  {listed}{more}")
+    truth = {} if val_set is None else slag_truth(val_set.root)
+    if run.best_by == "thickness" and not truth:
+        where = "there is no validation set" if val_set is None else f"{val_set.root} has no slag truth.csv"
+        raise DatasetError(
+            f'run.best_by = "thickness" needs validation scenes with slag thickness truth, but {where}; '
+            'validate on a set written by steelsight-train synth --task slag, or use best_by = "miou"'
+        )
     if ctx.is_main and not resume:
         _write_run_info(out_dir, config, command, train_set, val_set)
 
@@ -284,14 +357,18 @@ def _train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = make_loss(config.loss)
 
-    stage_index, epoch_in_stage, global_step, best_miou = 0, 0, 0, None
+    stage_index, epoch_in_stage, global_step = 0, 0, 0
+    best: dict[str, Any] | None = None  # what the validation of best.pt measured
     if resume:
         state = load_checkpoint(last_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         stage_index, epoch_in_stage = state["stage"], state["epoch"]
-        global_step, best_miou = state["global_step"], state["best_miou"]
+        global_step = state["global_step"]
+        best = state.get("best_validation")
+        if best is None and state.get("best_miou") is not None:  # a checkpoint from before best_by
+            best = {"miou": state["best_miou"]}
         torch.set_rng_state(state["torch_rng"])
         if ctx.is_main:
             for name in ("steps.csv", "epochs.csv"):
@@ -315,7 +392,8 @@ def _train(
             "stage": stage,
             "epoch": epoch,
             "global_step": global_step,
-            "best_miou": best_miou,
+            "best_miou": None if best is None else best["miou"],
+            "best_validation": best,
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -439,9 +517,9 @@ def _train(
             # One set of BatchNorm statistics for validation and the checkpoint.
             ctx.broadcast_buffers(_unwrap(net))
             last_epoch = stage_no == len(config.stages) - 1 and epoch == stage.epochs - 1
-            val_miou = val_mpa = None
+            validation = None
             if val_set is not None and ((epoch + 1) % run.val_every == 0 or last_epoch):
-                confusion = validate(
+                validation = validate(
                     _unwrap(net),
                     val_set,
                     num_classes,
@@ -450,11 +528,17 @@ def _train(
                     config.data.std,
                     ctx,
                     max_images=run.max_val_images,
+                    truth=truth,
                 )
-                val_miou, val_mpa = float(confusion.miou()), float(confusion.mpa())
-            improved = val_miou is not None and (best_miou is None or val_miou > best_miou)
+            improved = validation is not None and _improves(validation, best, run.best_by)
             if improved:
-                best_miou = val_miou
+                best = {
+                    "miou": float(validation.confusion.miou()),
+                    "thickness_percent": validation.thickness_percent,
+                    "thickness_measured": validation.thickness_measured,
+                    "stage": stage_no,
+                    "epoch": epoch,
+                }
             if ctx.is_main:
                 next_stage, next_epoch = (stage_no, epoch + 1)
                 if next_epoch == stage.epochs:
@@ -471,25 +555,25 @@ def _train(
                         "epoch": epoch,
                         "step": global_step,
                         "train_loss": f"{np.mean(losses):.6f}",
-                        "val_miou": "" if val_miou is None else f"{val_miou:.6f}",
-                        "val_mpa": "" if val_mpa is None else f"{val_mpa:.6f}",
+                        **_validation_columns(validation),
                         "seconds": f"{time.perf_counter() - started:.1f}",
                     },
                 )
                 plot_curves(out_dir / "steps.csv", out_dir / "epochs.csv", out_dir / "curves.png")
                 log.info(
-                    "stage %d epoch %d: loss %.4f, val mIoU %s",
+                    "stage %d epoch %d: loss %.4f, %s%s",
                     stage_no,
                     epoch,
                     float(np.mean(losses)),
-                    "-" if val_miou is None else f"{val_miou:.4f}",
+                    _describe(validation),
+                    " (new best)" if improved else "",
                 )
     ctx.barrier()
     if finished and ctx.is_main:
         log.info("run %s finished after %d steps", out_dir, global_step)
     return TrainResult(
         out_dir,
-        best_miou,
+        None if best is None else best["miou"],
         global_step,
         best_path if best_path.exists() else None,
         last_path,

@@ -195,6 +195,26 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(slag_data: Path, tmp_path: P
     assert all(torch.equal(saved[k], rank0[k]) for k in rank0)
     # Each step consumed one batch of 2 per process: 2 steps x 3 epochs, logged once by rank 0.
     assert len(_step_rows(tmp_path / "run")) == 6
+    # Validation gathered both ranks' shares: one process on the saved network measures the same.
+    from trainer.data.factory import DatasetConfig, open_dataset
+    from trainer.data.slag_truth import slag_truth
+    from trainer.distributed import DistributedContext
+    from trainer.evaluate import validate
+    from trainer.models import build_model
+
+    model = build_model("slag_mnv2_dlv3p_ema", num_classes=3, width_mult=0.5)
+    model.load_state_dict(saved)
+    dataset = open_dataset(DatasetConfig(format="plain", root=slag_data, split="val"))
+    alone = validate(
+        model, dataset, 3, (64, 64), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+        DistributedContext.from_env(), truth=slag_truth(slag_data),
+    )  # fmt: skip
+    with (tmp_path / "run" / "epochs.csv").open(newline="") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert float(last["val_miou"]) == pytest.approx(float(alone.confusion.miou()), abs=1e-6)
+    assert int(last["val_thickness_measured"]) == alone.thickness_measured
+    if alone.thickness_percent is not None:
+        assert float(last["val_thickness_percent"]) == pytest.approx(alone.thickness_percent, abs=1e-4)
 
 
 def test_init_from_starts_from_an_earlier_runs_network(slag_data: Path, tmp_path: Path) -> None:
@@ -219,3 +239,127 @@ def test_init_from_starts_from_an_earlier_runs_network(slag_data: Path, tmp_path
     raw["model"]["pretrained"] = "weights.pth"
     with pytest.raises(ConfigError, match="exclude each other"):
         _config(raw)
+
+
+class _Oracle(torch.nn.Module):
+    """Answers every validation image with one-hot logits of a given mask (ground truth or not)."""
+
+    def __init__(self, answers: dict[bytes, torch.Tensor]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.answers[image.numpy().tobytes()] for image in images])
+
+
+def _oracle(dataset: Any, masks: dict[str, Any]) -> _Oracle:
+    from trainer.data.augment import normalize
+
+    answers = {}
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        image = normalize(sample.image, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        one_hot = torch.nn.functional.one_hot(torch.from_numpy(masks[sample.name]).long(), 3)
+        answers[torch.from_numpy(image).numpy().tobytes()] = one_hot.permute(2, 0, 1).float()
+    return _Oracle(answers)
+
+
+def test_validation_measures_slag_thickness_as_the_evaluation_does(slag_data: Path) -> None:
+    import numpy as np
+
+    from trainer.data.factory import DatasetConfig, open_dataset
+    from trainer.data.slag_truth import slag_truth
+    from trainer.distributed import DistributedContext
+    from trainer.evaluate import evaluate, validate
+
+    dataset = open_dataset(DatasetConfig(format="plain", root=slag_data, split="val"))
+    truth = slag_truth(slag_data)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    ctx = DistributedContext.from_env()
+    # The true masks, then masks whose slag band grows by 3 rows downwards (too thick).
+    exact = {dataset[i].name: dataset[i].mask for i in range(len(dataset))}
+    thick = {}
+    for name, mask in exact.items():
+        grown = mask.copy()
+        for shift in range(1, 4):
+            below = np.zeros_like(mask, dtype=bool)
+            below[shift:] = mask[:-shift] == 2
+            grown[below & (mask == 1)] = 2
+        thick[name] = grown
+    figures = []
+    for masks in (exact, thick):
+        model = _oracle(dataset, masks)
+        result = validate(model, dataset, 3, None, mean, std, ctx, truth=truth)
+        report = evaluate(model, dataset, ["background", "tube", "slag"], None, mean, std, progress=False)
+        assert result.thickness_scenes == 3 and result.thickness_measured == report.thickness["measured"]
+        assert result.thickness_percent == pytest.approx(report.thickness["mae_percent"])
+        assert float(result.confusion.miou()) == pytest.approx(report.summary["miou"])
+        figures.append(result.thickness_percent)
+    assert figures[0] < 3 < figures[1]
+    without = validate(_oracle(dataset, exact), dataset, 3, None, mean, std, ctx)
+    assert without.thickness_scenes == 0 and without.thickness_percent is None
+
+
+def test_best_by_thickness_keeps_the_epoch_with_the_lowest_thickness_error(
+    slag_data: Path, tmp_path: Path
+) -> None:
+    result = train(_config(slag_config(slag_data, best_by="thickness")), tmp_path / "run", progress=False)
+    with (result.out_dir / "epochs.csv").open(newline="") as handle:
+        epochs = list(csv.DictReader(handle))
+    assert all(r["val_thickness_measured"] != "" for r in epochs)
+    best = load_checkpoint(result.out_dir / "best.pt")["best_validation"]
+
+    # The rule: more scenes measured first, then the lower mean error; the first epoch wins ties.
+    def key(row: dict[str, str]) -> tuple[int, float]:
+        percent = row["val_thickness_percent"]
+        return (-int(row["val_thickness_measured"]), float(percent) if percent else float("inf"))
+
+    chosen = min(range(len(epochs)), key=lambda i: (key(epochs[i]), i))
+    assert best["epoch"] == int(epochs[chosen]["epoch"])
+    assert best["miou"] == pytest.approx(float(epochs[chosen]["val_miou"]))
+    assert result.best_miou == pytest.approx(best["miou"])
+
+
+def test_improves_follows_the_chosen_rule() -> None:
+    from trainer.evaluate import Validation
+    from trainer.metrics import ConfusionMatrix
+    from trainer.train import _improves
+
+    confusion = ConfusionMatrix(2)
+    confusion.merge_matrix(torch.tensor([[8, 2], [0, 10]]).numpy())  # mIoU (0.8 + 10/12) / 2
+    current = Validation(confusion, thickness_scenes=10, thickness_measured=9, thickness_percent=4.0)
+    assert _improves(current, None, "thickness")
+    assert _improves(current, {"miou": 0.8}, "miou") and not _improves(current, {"miou": 0.9}, "miou")
+    best = {"miou": 0.99, "thickness_percent": 5.0, "thickness_measured": 9}
+    assert _improves(current, best, "thickness")
+    assert not _improves(current, {**best, "thickness_percent": 3.0}, "thickness")
+    # One more scene measured beats a lower error over fewer scenes, and the reverse.
+    assert _improves(current, {**best, "thickness_percent": 1.0, "thickness_measured": 8}, "thickness")
+    assert not _improves(current, {**best, "thickness_percent": 9.0, "thickness_measured": 10}, "thickness")
+    assert _improves(current, {"miou": 0.99}, "thickness")  # a best chosen before thickness was measured
+    nothing = Validation(confusion, thickness_scenes=10, thickness_measured=0)
+    assert not _improves(nothing, best, "thickness")
+
+
+def test_best_by_thickness_needs_thickness_truth(weld_data: Path, tmp_path: Path) -> None:
+    from trainer.data.sample import DatasetError
+
+    raw = slag_config(weld_data, best_by="thickness")
+    raw["data"]["class_names"] = ["background", "weld"]
+    with pytest.raises(DatasetError, match="needs validation scenes with slag thickness truth"):
+        train(_config(raw), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="best_by must be one of miou, thickness, got 'iou'"):
+        _config(slag_config(weld_data, best_by="iou"))
+
+
+def test_a_log_from_before_new_columns_keeps_its_rows(tmp_path: Path) -> None:
+    from trainer.train import EPOCH_FIELDS, _append_csv
+
+    path = tmp_path / "epochs.csv"
+    path.write_text("stage,epoch,step,train_loss,val_miou,val_mpa,seconds\n0,0,2,0.5,0.7,0.8,1.0\n")
+    _append_csv(path, EPOCH_FIELDS, dict.fromkeys(EPOCH_FIELDS, "1"))
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == EPOCH_FIELDS
+    assert rows[0]["val_miou"] == "0.7" and rows[0]["val_thickness_percent"] == ""
+    assert rows[1] == dict.fromkeys(EPOCH_FIELDS, "1")
