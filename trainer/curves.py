@@ -20,9 +20,16 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 
 def plot_curves(steps_csv: Path, epochs_csv: Path, out_png: Path) -> Path:
-    """Write a PNG with the training loss per step (raw and smoothed) and validation mIoU per epoch."""
+    """Write a PNG with the training loss per step (raw and smoothed) and validation mIoU per epoch.
+
+    When the validation measured slag thickness (``val_thickness_percent`` in ``epochs_csv``), a
+    third panel shows that error per epoch, with the epochs that gave no figure left out.
+    """
     steps, epochs = _read(steps_csv), _read(epochs_csv)
-    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(11, 4))
+    thickness = [r for r in epochs if r.get("val_thickness_percent")]
+    panels = 3 if thickness else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    ax_loss, ax_miou = axes[0], axes[1]
     if steps:
         x = np.array([int(r["step"]) for r in steps])
         y = np.array([float(r["loss"]) for r in steps])
@@ -45,6 +52,14 @@ def plot_curves(steps_csv: Path, epochs_csv: Path, out_png: Path) -> Path:
     ax_miou.set_ylabel("%")
     ax_miou.set_title("validation")
     ax_miou.grid(alpha=0.3)
+    if thickness:
+        ax_thick = axes[2]
+        x = [int(r["step"]) for r in thickness]
+        ax_thick.plot(x, [float(r["val_thickness_percent"]) for r in thickness], "o-", color="C3")
+        ax_thick.set_xlabel("step")
+        ax_thick.set_ylabel("mean per-scene error, %")
+        ax_thick.set_title("validation slag thickness error")
+        ax_thick.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
