@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from trainer import __version__
 
@@ -318,12 +319,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set)
     result = train(config, args.out, resume=args.resume, command=sys.argv, progress=not args.no_progress)
-    best = "-" if result.best_miou is None else f"{100 * result.best_miou:.2f}"
     if int(os.environ.get("RANK", "0")) == 0:
-        print(
-            f"finished {result.global_step} steps; best validation mIoU {best}; run folder {result.out_dir}"
-        )
+        best = _describe_best(result.best_validation, config.run.best_by)
+        print(f"finished {result.global_step} steps; {best}; run folder {result.out_dir}")
     return 0
+
+
+def _describe_best(best: dict[str, Any] | None, best_by: str) -> str:
+    """One line on what ``best.pt`` holds, for the end of a training run."""
+    if best is None:
+        return "no validation, no best.pt"
+    where = f"stage {best['stage'] + 1} epoch {best['epoch'] + 1}" if "epoch" in best else "an earlier epoch"
+    text = f"best.pt (by {'thickness error' if best_by == 'thickness' else 'mIoU'}): {where}, "
+    text += f"validation mIoU {100 * best['miou']:.2f}"
+    if best.get("thickness_percent") is not None:
+        text += f", slag thickness error {best['thickness_percent']:.2f} % per scene"
+    return text
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

@@ -78,6 +78,9 @@ class TrainResult:
     last_checkpoint: Path
     finished: bool
     model: nn.Module
+    best_validation: dict[str, Any] | None = None
+    """What the validation of ``best.pt`` measured: ``miou``, ``thickness_percent``,
+    ``thickness_measured``, ``stage`` and ``epoch`` (the epoch within its stage, from 0)."""
 
 
 def _git_commit() -> str | None:
@@ -579,4 +582,5 @@ def _train(
         last_path,
         finished,
         model,
+        best,
     )

@@ -63,3 +63,16 @@ def test_help_teaches_and_console_script_is_installed() -> None:
     assert script is not None, "steelsight-train is not installed: run pip install -e . in this environment"
     result = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
     assert result.stdout.startswith("steelsight ")
+
+
+def test_the_end_of_a_run_says_what_best_pt_holds() -> None:
+    from trainer.cli import _describe_best
+
+    best = {"miou": 0.97406, "thickness_percent": 2.2883, "thickness_measured": 100, "stage": 0, "epoch": 2}
+    assert _describe_best(best, "thickness") == (
+        "best.pt (by thickness error): stage 1 epoch 3, validation mIoU 97.41, "
+        "slag thickness error 2.29 % per scene"
+    )
+    old = _describe_best({"miou": 0.9}, "miou")  # resumed from a checkpoint written before best_by
+    assert old == "best.pt (by mIoU): an earlier epoch, validation mIoU 90.00"
+    assert _describe_best(None, "miou") == "no validation, no best.pt"
