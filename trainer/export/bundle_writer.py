@@ -630,6 +630,8 @@ def _training_info(
             "stage": state.get("stage"),
             "epoch": state.get("epoch"),
             "best_val_miou": state.get("best_miou"),
+            # What chose this checkpoint (run.best_by) measured on validation; absent before best_by.
+            "best_validation": state.get("best_validation"),
         },
         "arch": state["arch"],
         "model_config": dict(state["model_config"]),

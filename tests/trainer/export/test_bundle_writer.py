@@ -17,7 +17,7 @@ from edge.bundle.hashing import sha256_file
 from edge.bundle.loader import load_bundle
 from edge.bundle.manifest import FILE_NAMES, Manifest, read_manifest
 from edge.config_loader import from_mapping
-from trainer.checkpoint import save_checkpoint
+from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import DatasetConfig, open_dataset
 from trainer.export.bundle_writer import (
@@ -119,6 +119,11 @@ def test_manifest_describes_the_model(bundle: Path, slag_run: Path) -> None:
     assert training["datasets"]["train"]["fingerprint"] == run["datasets"]["train"]["fingerprint"]
     assert training["config"]["model"]["arch"] == "slag_mnv2_dlv3p_ema"
     assert training["checkpoint"]["file"] == "best.pt"
+    best = load_checkpoint(slag_run)["best_validation"]
+    assert (
+        training["checkpoint"]["best_validation"] == best
+        and best["miou"] == training["checkpoint"]["best_val_miou"]
+    )
     assert training["recipe"]["runs"][-1]["run"] == str(slag_run.parent)
     assert training["recipe"]["runs"][-1]["command"] is not None
 
