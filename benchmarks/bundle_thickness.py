@@ -14,6 +14,7 @@ image or mask) and goes through every engine in turn, against the truth of
 
     python benchmarks/bundle_thickness.py data/synth/slag_val bundles/demo_slag bundles/slag_compact_768
     python benchmarks/bundle_thickness.py data/synth/slag_test bundles/demo_slag --precisions fp32 int8
+    python benchmarks/bundle_thickness.py data/synth/slag_val bundles/demo_slag --rows reports/camera_path
 
 The folder is a synthetic slag set (``steelsight-train synth --task slag``) with ``truth.csv``.
 """
@@ -21,6 +22,7 @@ The folder is a synthetic slag set (``steelsight-train synth --task slag``) with
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -49,6 +51,13 @@ def main() -> int:
     parser.add_argument("--split", default=None, help="only the scenes of this split (default: all)")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], help="fp32, fp16, int8 (fp32)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        default=None,
+        help="also write every scene's measurement to ROWS/<bundle>_<precision>.csv (the columns "
+        "of the evaluation's thickness.csv)",
+    )
     args = parser.parse_args()
     try:
         truth = slag_truth(args.data)
@@ -93,6 +102,13 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "results": {key: thickness_error(values) for key, values in rows.items()},
     }
+    if args.rows is not None:
+        args.rows.mkdir(parents=True, exist_ok=True)
+        for key, values in rows.items():
+            with (args.rows / f"{key.replace('/', '_')}.csv").open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(values[0]))
+                writer.writeheader()
+                writer.writerows(values)
     text = json.dumps(result, indent=2)
     if args.out is not None:
         args.out.write_text(text + "\n")
