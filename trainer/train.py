@@ -142,12 +142,6 @@ def _write_run_info(
 
 def _append_csv(path: Path, fields: list[str], row: dict[str, Any]) -> None:
     new = not path.exists()
-    if not new:
-        with path.open(newline="") as handle:
-            header = next(csv.reader(handle), None)
-        if header != fields:
-            # A run resumed from an older version: keep its rows under the current columns.
-            _rewrite_csv(path, fields, _read_csv(path))
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         if new:
@@ -173,26 +167,20 @@ def _init_from_checkpoint(model: nn.Module, path: Path, arch: str, announce: boo
         log.info("network initialised from %s (step %s of its run)", path, state.get("global_step"))
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def _truncate_csv(path: Path, last_step: int, fields: list[str]) -> None:
+    """Drop rows past ``last_step`` (written after the checkpoint a resume starts from).
+
+    The kept rows are written under ``fields``, so a log from an older version that lacks a
+    column gains it (empty) before :func:`_append_csv` adds rows with it.
+    """
+    if not path.exists():
+        return
     with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _rewrite_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+        kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= last_step]
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, restval="", extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
-
-
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Drop rows past ``last_step`` (written after the checkpoint a resume starts from)."""
-    if not path.exists():
-        return
-    rows = _read_csv(path)
-    if not rows:
-        return
-    _rewrite_csv(path, list(rows[0]), [row for row in rows if int(row["step"]) <= last_step])
+        writer.writerows(kept)
 
 
 def _improves(current: Validation, best: dict[str, Any] | None, best_by: str) -> bool:
@@ -374,8 +362,8 @@ def _train(
             best = {"miou": state["best_miou"]}
         torch.set_rng_state(state["torch_rng"])
         if ctx.is_main:
-            for name in ("steps.csv", "epochs.csv"):
-                _truncate_csv(out_dir / name, global_step)
+            for name, fields in (("steps.csv", STEP_FIELDS), ("epochs.csv", EPOCH_FIELDS)):
+                _truncate_csv(out_dir / name, global_step, fields)
             log.info(
                 "resumed %s at stage %d epoch %d step %d", out_dir, stage_index, epoch_in_stage, global_step
             )

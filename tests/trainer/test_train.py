@@ -353,10 +353,13 @@ def test_best_by_thickness_needs_thickness_truth(weld_data: Path, tmp_path: Path
 
 
 def test_a_log_from_before_new_columns_keeps_its_rows(tmp_path: Path) -> None:
-    from trainer.train import EPOCH_FIELDS, _append_csv
+    from trainer.train import EPOCH_FIELDS, _append_csv, _truncate_csv
 
     path = tmp_path / "epochs.csv"
-    path.write_text("stage,epoch,step,train_loss,val_miou,val_mpa,seconds\n0,0,2,0.5,0.7,0.8,1.0\n")
+    path.write_text(
+        "stage,epoch,step,train_loss,val_miou,val_mpa,seconds\n0,0,2,0.5,0.7,0.8,1.0\n0,1,4,0.4,0.8,0.9,1.0\n"
+    )
+    _truncate_csv(path, 2, EPOCH_FIELDS)  # what a resume from step 2 does
     _append_csv(path, EPOCH_FIELDS, dict.fromkeys(EPOCH_FIELDS, "1"))
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
