@@ -22,7 +22,6 @@ The folder is a synthetic slag set (``steelsight-train synth --task slag``) with
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -40,6 +39,7 @@ from edge.preprocess import PreprocessSpec, preprocess_cpu, restore_mask
 from trainer.data import DatasetConfig, DatasetError, open_dataset
 from trainer.data.slag_truth import slag_truth
 from trainer.metrics import thickness_error
+from trainer.metrics.thickness_rows import write_thickness_rows
 
 
 def main() -> int:
@@ -105,10 +105,7 @@ def main() -> int:
     if args.rows is not None:
         args.rows.mkdir(parents=True, exist_ok=True)
         for key, values in rows.items():
-            with (args.rows / f"{key.replace('/', '_')}.csv").open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(values[0]))
-                writer.writeheader()
-                writer.writerows(values)
+            write_thickness_rows(args.rows / f"{key.replace('/', '_')}.csv", values)
     text = json.dumps(result, indent=2)
     if args.out is not None:
         args.out.write_text(text + "\n")

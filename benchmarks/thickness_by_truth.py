@@ -18,7 +18,6 @@ Run it on validation sets only: choosing training data by test-set groups is tun
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -27,46 +26,11 @@ from trainer.data import DatasetError
 from trainer.data.truth_rows import truth_rows
 from trainer.data.truth_select import TruthCondition
 from trainer.metrics import thickness_error
-
-
-def _read_report(path: Path) -> list[dict[str, Any]]:
-    """The rows of ``path/thickness.csv`` as :func:`thickness_error` takes them."""
-    csv_path = path / "thickness.csv" if path.is_dir() else path
-    if not csv_path.is_file():
-        raise DatasetError(
-            f"{csv_path}: no thickness.csv; give a report folder of 'steelsight-train eval' on a "
-            "synthetic slag set"
-        )
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        rows = []
-        for number, row in enumerate(csv.DictReader(handle), start=2):
-            try:
-                measured = row["measured_mm"].strip()
-                rows.append(
-                    {
-                        "stem": row["stem"],
-                        "true_mm": float(row["true_mm"]),
-                        "measured_mm": float(measured) if measured else None,
-                        "quality": row["quality"],
-                    }
-                )
-            except (KeyError, ValueError) as error:
-                raise DatasetError(
-                    f"{csv_path} line {number}: not a thickness row ({error}); write the report "
-                    "again with steelsight-train eval"
-                ) from error
-    return rows
-
-
-def _relative_error_sum(rows: list[dict[str, Any]]) -> float:
-    """Sum of ``|measured - true| / true`` over the measured scenes."""
-    return sum(
-        abs(r["measured_mm"] - r["true_mm"]) / r["true_mm"] for r in rows if r["measured_mm"] is not None
-    )
+from trainer.metrics.thickness_rows import read_thickness_rows, relative_error_sum
 
 
 def _summary(rows: list[dict[str, Any]], total_relative: float) -> dict[str, Any]:
-    relative = _relative_error_sum(rows)
+    relative = relative_error_sum(rows)
     summary = thickness_error(rows)
     summary["share_of_error"] = relative / total_relative if total_relative > 0 else float("nan")
     return summary
@@ -92,7 +56,7 @@ def main() -> int:
         TruthCondition.require_columns(conditions, table, args.data / "truth.csv")
         results = {}
         for report in args.reports:
-            rows = _read_report(report)
+            rows = read_thickness_rows(report)
             missing = [r["stem"] for r in rows if r["stem"] not in truth]
             if missing:
                 raise DatasetError(
@@ -105,7 +69,7 @@ def main() -> int:
                 for c in conditions
             }
             any_group = set().union(*meets.values()) if meets else set()
-            total = _relative_error_sum(rows)
+            total = relative_error_sum(rows)
             groups = {
                 "all": rows,
                 **{name: [r for r in rows if r["stem"] in stems] for name, stems in meets.items()},

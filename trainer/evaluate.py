@@ -7,7 +7,6 @@ the image's own size, where they are compared with the untouched mask.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from trainer.metrics import (
     plot_aprf,
     thickness_error,
 )
+from trainer.metrics.thickness_rows import THICKNESS_FILE, relative_error_sum, write_thickness_rows
 
 log = logging.getLogger(__name__)
 
@@ -133,30 +133,28 @@ def validate(
     count = len(dataset) if max_images is None else min(len(dataset), max_images)
     indices = list(range(ctx.rank, count, ctx.world_size))
     confusion = ConfusionMatrix(num_classes)
-    scenes = measured = 0
-    percent_sum = 0.0
+    rows = []
     for batch in _batches(dataset, indices, batch_size):
         logits = predict_logits(model, [s.image for s in batch], input_size, mean, std, ctx.device)
         prediction = logits.argmax(1).numpy()
         for sample, pred in zip(batch, prediction, strict=True):
             confusion.update(pred, sample.mask)
             if truth and sample.name in truth:
-                row = truth[sample.name].measure(pred.astype(np.uint8))
-                scenes += 1
-                if row["measured_mm"] is not None:
-                    measured += 1
-                    percent_sum += 100 * abs(row["measured_mm"] - row["true_mm"]) / row["true_mm"]
+                rows.append(truth[sample.name].measure(pred.astype(np.uint8)))
     total = torch.from_numpy(confusion.matrix.astype(np.float64))
     ctx.all_reduce_sum(total)
     merged = ConfusionMatrix(num_classes)
     merged.merge_matrix(total.numpy().round().astype(np.int64))
-    sums = ctx.all_reduce_sum(torch.tensor([scenes, measured, percent_sum], dtype=torch.float64))
-    scenes, measured = int(sums[0].round()), int(sums[1].round())
+    measured = sum(r["measured_mm"] is not None for r in rows)
+    sums = ctx.all_reduce_sum(
+        torch.tensor([len(rows), measured, relative_error_sum(rows)], dtype=torch.float64)
+    )
+    measured = int(sums[1].round())
     return Validation(
         merged,
-        thickness_scenes=scenes,
+        thickness_scenes=int(sums[0].round()),
         thickness_measured=measured,
-        thickness_percent=float(sums[2]) / measured if measured else None,
+        thickness_percent=100 * float(sums[2]) / measured if measured else None,
     )
 
 
@@ -321,7 +319,4 @@ def write_report(
             curve, out_dir / "aprf.png", chosen_threshold=report.aprf["threshold"], title=report.dataset
         )
     if thickness_rows:
-        with (out_dir / "thickness.csv").open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(thickness_rows[0]))
-            writer.writeheader()
-            writer.writerows(thickness_rows)
+        write_thickness_rows(out_dir / THICKNESS_FILE, thickness_rows)
