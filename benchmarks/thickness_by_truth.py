@@ -12,7 +12,9 @@ relative error (measured scenes) that falls in the group: where the error comes 
         reports/val/slag_compact_768_more_data_val500 reports/val/slag_compact_768_hard_val500 \\
         --group "thickness_px<15" --group slag_style=low_contrast
 
-Run it on validation sets only: choosing training data by test-set groups is tuning on the test.
+Choose training data or checkpoints by groups of validation sets only: doing so by test-set
+groups is tuning on the test. On a finished test it only reports (e.g. ``--group stem=NAME``
+sets one scene apart from the rest).
 """
 
 from __future__ import annotations
